@@ -1,0 +1,54 @@
+"""Exceptions agentnb raises.
+
+Every mistake a user can make (a bad name, an unknown agent, a malformed
+setting, a store held too long by another process) is a :class:`UserError`.
+Front ends turn a ``UserError`` into one line: a ``UsageError`` in a magic, a
+line on stderr and exit status 2 in the CLI. Anything else is a bug and keeps
+its traceback.
+"""
+
+from __future__ import annotations
+
+
+class AgentnbError(Exception):
+    """Base class of every exception raised by agentnb."""
+
+
+class UserError(AgentnbError):
+    """A mistake the user can fix; its message is one line that says how."""
+
+
+class ConfigError(UserError):
+    """A setting has a bad value or an unknown name."""
+
+
+class NotFoundError(UserError, LookupError):
+    """An agent, session, message or key does not exist."""
+
+
+class AlreadyExistsError(UserError):
+    """A name that must be unique is already taken."""
+
+
+class InvalidNameError(UserError, ValueError):
+    """A name breaks the naming rule."""
+
+
+class InvalidValueError(UserError, ValueError):
+    """A value (JSON, a config key, a spec) cannot be used."""
+
+
+class StoreLockedError(UserError):
+    """Another process kept the DuckDB store locked for longer than the timeout."""
+
+
+class StoreVersionError(UserError):
+    """The store was written by a newer agentnb and is left untouched."""
+
+
+class ModelNotAvailableError(UserError):
+    """A model spec names a provider whose integration package is missing."""
+
+
+class ToolDefinitionError(UserError, TypeError):
+    """A Python function cannot become a tool (lambda, no docstring, ...)."""

@@ -1,0 +1,86 @@
+"""A store database: its connection holder and its schema, kept at head.
+
+The schema is created and upgraded only by the shipped migrations. Opening
+an older store upgrades it once per process; a store written by a newer
+agentnb raises :class:`~agentnb.errors.StoreVersionError` and is not touched.
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import Iterator
+
+from sqlalchemy.engine import Connection
+
+from . import migrate
+from .connection import ConnectionHolder
+
+
+class Database:
+    """One store: ``read()`` and ``write()`` give connections with the schema at head."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        lock_timeout: float = 30.0,
+        idle_release: float = 0.5,
+        auto_upgrade: bool = True,
+    ) -> None:
+        self.url = url
+        self.holder = ConnectionHolder(url, lock_timeout=lock_timeout, idle_release=idle_release)
+        self.auto_upgrade = auto_upgrade
+        self._schema_checked = False
+        self._schema_lock = threading.Lock()
+
+    @property
+    def dialect(self) -> str:
+        return self.holder.dialect
+
+    def ensure_schema(self) -> None:
+        """Create or upgrade the schema to head (once per process)."""
+        if self._schema_checked:
+            return
+        with self._schema_lock:
+            if self._schema_checked:
+                return
+            with self.holder.connect() as conn:
+                current = migrate.check_not_newer(conn)
+                if conn.in_transaction():
+                    conn.rollback()
+                if current != migrate.head_revision() and self.auto_upgrade:
+                    migrate.upgrade(conn, "head")
+            self._schema_checked = True
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for reads; anything left uncommitted is rolled back."""
+        self.ensure_schema()
+        with self.holder.connect() as conn:
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction():
+                    conn.rollback()
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A connection in a transaction: committed on success, rolled back on error."""
+        self.ensure_schema()
+        with self.holder.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def raw(self) -> Iterator[Connection]:
+        """A connection without the schema check (for ``agentnb db`` commands)."""
+        with self.holder.connect() as conn:
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction():
+                    conn.rollback()
+
+    def close(self) -> None:
+        """Release the store file and dispose of the engine."""
+        self.holder.dispose()

@@ -1,0 +1,596 @@
+"""Reads and writes of the store, in records.
+
+Every public method runs in one transaction (a write) or one connection
+(a read) and returns :mod:`agentnb.schemas` records. A turn of a
+conversation is written by :meth:`Repository.append_turn` in one transaction.
+"""
+
+from __future__ import annotations
+
+import difflib
+import uuid
+from datetime import datetime
+from typing import Any, Iterable, Literal, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..errors import AlreadyExistsError, InvalidNameError, InvalidValueError, NotFoundError
+from ..schemas import (
+    NAME_PATTERN,
+    NAME_RULE,
+    AgentConfig,
+    AgentRecord,
+    ApiKeyRecord,
+    MessageRecord,
+    NewApiKey,
+    NewMessage,
+    SessionRecord,
+    SessionSummary,
+    ToolCallRecord,
+    UsageRow,
+    short_id,
+)
+from . import keys as keymat
+from .database import Database
+from .ids import id_clause
+from .tables import Agent, ApiKey, ChatSession, Message, ToolCall
+from .types import utcnow
+
+agents_t = Agent.__table__
+sessions_t = ChatSession.__table__
+messages_t = Message.__table__
+tool_calls_t = ToolCall.__table__
+api_keys_t = ApiKey.__table__
+
+UsageBy = Literal["agent", "session", "model", "day"]
+
+
+def validate_name(name: str) -> str:
+    """Return ``name`` if it follows the naming rule, else raise InvalidNameError."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise InvalidNameError(f"invalid agent name {name!r}: use {NAME_RULE}")
+    return name
+
+
+class Repository:
+    """CRUD over the five tables of one :class:`Database`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- agents ---------------------------------------------------------------
+    def create_agent(
+        self,
+        name: str,
+        config: AgentConfig | None = None,
+        *,
+        description: str = "",
+        template: str | None = None,
+    ) -> AgentRecord:
+        """Create an agent; raises AlreadyExistsError if the name is taken."""
+        validate_name(name)
+        config = config or AgentConfig()
+        now = utcnow()
+        row = {
+            "id": uuid.uuid4(),
+            "name": name,
+            "description": description or "",
+            "config": config.model_dump(mode="json"),
+            "template": template,
+            "created_at": now,
+            "updated_at": now,
+        }
+        with self.db.write() as conn:
+            if self._agent_row(conn, name) is not None:
+                raise AlreadyExistsError(f"an agent named {name!r} already exists")
+            conn.execute(agents_t.insert().values(row))
+        return AgentRecord.model_validate(row)
+
+    def get_agent(self, name_or_id: str | uuid.UUID) -> AgentRecord:
+        """The agent with this name (or id); NotFoundError suggests close names."""
+        with self.db.read() as conn:
+            row = self._agent_row(conn, name_or_id)
+            if row is None:
+                names = [r.name for r in conn.execute(sa.select(agents_t.c.name))]
+                raise NotFoundError(_not_found("agent", str(name_or_id), names))
+            return AgentRecord.model_validate(row._mapping)
+
+    def find_agent(self, name: str) -> AgentRecord | None:
+        """The agent named ``name``, or None."""
+        with self.db.read() as conn:
+            row = self._agent_row(conn, name)
+            return AgentRecord.model_validate(row._mapping) if row is not None else None
+
+    def list_agents(self) -> list[AgentRecord]:
+        """Every agent, by name."""
+        with self.db.read() as conn:
+            rows = conn.execute(sa.select(agents_t).order_by(agents_t.c.name)).all()
+        return [AgentRecord.model_validate(r._mapping) for r in rows]
+
+    def update_agent(
+        self,
+        name_or_id: str | uuid.UUID,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        config: AgentConfig | None = None,
+    ) -> AgentRecord:
+        """Rename an agent or change its description or config."""
+        values: dict[str, Any] = {"updated_at": utcnow()}
+        if name is not None:
+            values["name"] = validate_name(name)
+        if description is not None:
+            values["description"] = description
+        if config is not None:
+            values["config"] = config.model_dump(mode="json")
+        with self.db.write() as conn:
+            row = self._require_agent(conn, name_or_id)
+            if name is not None and name != row.name and self._agent_row(conn, name) is not None:
+                raise AlreadyExistsError(f"an agent named {name!r} already exists")
+            conn.execute(agents_t.update().where(agents_t.c.id == row.id).values(values))
+            updated = conn.execute(sa.select(agents_t).where(agents_t.c.id == row.id)).one()
+        return AgentRecord.model_validate(updated._mapping)
+
+    def delete_agent(self, name_or_id: str | uuid.UUID) -> dict[str, int]:
+        """Delete an agent with its sessions, messages, tool calls and keys.
+
+        One transaction; children first (DuckDB cannot cascade). Returns the
+        number of rows removed from each table.
+        """
+        with self.db.write() as conn:
+            row = self._require_agent(conn, name_or_id)
+            session_ids = sa.select(sessions_t.c.id).where(sessions_t.c.agent_id == row.id)
+            message_ids = sa.select(messages_t.c.id).where(messages_t.c.session_id.in_(session_ids))
+            counts = {
+                "tool_calls": conn.execute(
+                    tool_calls_t.delete().where(tool_calls_t.c.message_id.in_(message_ids))
+                ).rowcount,
+                "messages": conn.execute(
+                    messages_t.delete().where(messages_t.c.session_id.in_(session_ids))
+                ).rowcount,
+                "sessions": conn.execute(
+                    sessions_t.delete().where(sessions_t.c.agent_id == row.id)
+                ).rowcount,
+                "api_keys": conn.execute(
+                    api_keys_t.delete().where(api_keys_t.c.agent_id == row.id)
+                ).rowcount,
+                "agents": conn.execute(agents_t.delete().where(agents_t.c.id == row.id)).rowcount,
+            }
+        return counts
+
+    def _agent_row(self, conn: Connection, name_or_id: str | uuid.UUID):
+        if isinstance(name_or_id, uuid.UUID):
+            clause = agents_t.c.id == name_or_id
+        else:
+            clause = agents_t.c.name == name_or_id
+        return conn.execute(sa.select(agents_t).where(clause)).first()
+
+    def _require_agent(self, conn: Connection, name_or_id: str | uuid.UUID):
+        row = self._agent_row(conn, name_or_id)
+        if row is None:
+            names = [r.name for r in conn.execute(sa.select(agents_t.c.name))]
+            raise NotFoundError(_not_found("agent", str(name_or_id), names))
+        return row
+
+    # -- sessions -------------------------------------------------------------
+    def create_session(
+        self,
+        agent_id: uuid.UUID,
+        *,
+        title: str | None = None,
+        user_id: str | None = None,
+        attrs: dict[str, Any] | None = None,
+    ) -> SessionRecord:
+        """A new, empty session of an agent."""
+        now = utcnow()
+        row = {
+            "id": uuid.uuid4(),
+            "agent_id": agent_id,
+            "user_id": user_id,
+            "title": title,
+            "attrs": attrs or {},
+            "created_at": now,
+            "updated_at": now,
+        }
+        with self.db.write() as conn:
+            self._require_agent(conn, agent_id)
+            conn.execute(sessions_t.insert().values(row))
+        return SessionRecord.model_validate(row)
+
+    def get_session(self, session_id: str | uuid.UUID) -> SessionRecord:
+        """A session by id or unique id prefix."""
+        with self.db.read() as conn:
+            return SessionRecord.model_validate(self._require_session(conn, session_id)._mapping)
+
+    def latest_session(self, agent_id: uuid.UUID) -> SessionRecord | None:
+        """The agent's most recently active session, or None."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                sa.select(sessions_t)
+                .where(sessions_t.c.agent_id == agent_id)
+                .order_by(sessions_t.c.updated_at.desc())
+                .limit(1)
+            ).first()
+        return SessionRecord.model_validate(row._mapping) if row is not None else None
+
+    def list_sessions(
+        self, agent_id: uuid.UUID | None = None, *, limit: int | None = None
+    ) -> list[SessionSummary]:
+        """Sessions (newest activity first) with message, turn and token counts."""
+        m = messages_t
+        stats = (
+            sa.select(
+                m.c.session_id,
+                sa.func.count().label("messages"),
+                sa.func.count().filter(m.c.role == "user").label("turns"),
+                sa.func.coalesce(sa.func.sum(m.c.input_tokens), 0).label("input_tokens"),
+                sa.func.coalesce(sa.func.sum(m.c.output_tokens), 0).label("output_tokens"),
+                sa.func.max(m.c.created_at).label("last_activity"),
+                sa.func.min(m.c.position).filter(m.c.role == "user").label("first_user_pos"),
+            )
+            .group_by(m.c.session_id)
+            .subquery()
+        )
+        first = sa.select(m.c.content).where(
+            m.c.session_id == sessions_t.c.id, m.c.position == stats.c.first_user_pos
+        ).scalar_subquery()
+        query = (
+            sa.select(
+                sessions_t,
+                agents_t.c.name.label("agent_name"),
+                stats.c.messages,
+                stats.c.turns,
+                stats.c.input_tokens,
+                stats.c.output_tokens,
+                stats.c.last_activity,
+                first.label("first_message"),
+            )
+            .join(agents_t, agents_t.c.id == sessions_t.c.agent_id)
+            .outerjoin(stats, stats.c.session_id == sessions_t.c.id)
+            .order_by(sessions_t.c.updated_at.desc())
+        )
+        if agent_id is not None:
+            query = query.where(sessions_t.c.agent_id == agent_id)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+        out = []
+        for r in rows:
+            mp = r._mapping
+            session = SessionRecord.model_validate({c.name: mp[c.name] for c in sessions_t.c})
+            out.append(
+                SessionSummary(
+                    session=session,
+                    agent_name=mp["agent_name"],
+                    messages=mp["messages"] or 0,
+                    turns=mp["turns"] or 0,
+                    input_tokens=mp["input_tokens"] or 0,
+                    output_tokens=mp["output_tokens"] or 0,
+                    first_message=mp["first_message"],
+                    last_activity=_aware(mp["last_activity"]),
+                )
+            )
+        return out
+
+    def update_session(
+        self,
+        session_id: uuid.UUID,
+        *,
+        title: str | None = None,
+        attrs: dict[str, Any] | None = None,
+    ) -> SessionRecord:
+        """Set a session's title or replace its attrs."""
+        values: dict[str, Any] = {"updated_at": utcnow()}
+        if title is not None:
+            values["title"] = title
+        if attrs is not None:
+            values["attrs"] = attrs
+        with self.db.write() as conn:
+            row = self._require_session(conn, session_id)
+            conn.execute(sessions_t.update().where(sessions_t.c.id == row.id).values(values))
+            updated = conn.execute(sa.select(sessions_t).where(sessions_t.c.id == row.id)).one()
+        return SessionRecord.model_validate(updated._mapping)
+
+    def delete_session(self, session_id: str | uuid.UUID) -> dict[str, int]:
+        """Delete one session with its messages and tool calls."""
+        with self.db.write() as conn:
+            row = self._require_session(conn, session_id)
+            message_ids = sa.select(messages_t.c.id).where(messages_t.c.session_id == row.id)
+            return {
+                "tool_calls": conn.execute(
+                    tool_calls_t.delete().where(tool_calls_t.c.message_id.in_(message_ids))
+                ).rowcount,
+                "messages": conn.execute(
+                    messages_t.delete().where(messages_t.c.session_id == row.id)
+                ).rowcount,
+                "sessions": conn.execute(
+                    sessions_t.delete().where(sessions_t.c.id == row.id)
+                ).rowcount,
+            }
+
+    def _require_session(self, conn: Connection, session_id: str | uuid.UUID):
+        rows = conn.execute(
+            sa.select(sessions_t).where(id_clause(sessions_t.c.id, session_id)).limit(2)
+        ).all()
+        if not rows:
+            raise NotFoundError(f"no session {session_id!s} (see: agentnb sessions list)")
+        if len(rows) > 1:
+            raise InvalidValueError(
+                f"session id prefix {session_id!s} is ambiguous; type more digits"
+            )
+        return rows[0]
+
+    # -- messages -------------------------------------------------------------
+    def append_turn(
+        self, session_id: uuid.UUID, messages: Sequence[NewMessage]
+    ) -> list[MessageRecord]:
+        """Append the messages of one turn (with their tool calls) in one transaction."""
+        if not messages:
+            return []
+        now = utcnow()
+        message_rows: list[dict[str, Any]] = []
+        call_rows: list[dict[str, Any]] = []
+        records: list[MessageRecord] = []
+        with self.db.write() as conn:
+            next_pos = conn.execute(
+                sa.select(sa.func.coalesce(sa.func.max(messages_t.c.position), -1)).where(
+                    messages_t.c.session_id == session_id
+                )
+            ).scalar_one() + 1
+            for offset, msg in enumerate(messages):
+                message_id = uuid.uuid4()
+                created = msg.created_at or now
+                tokens = (
+                    (msg.input_tokens or 0) + (msg.output_tokens or 0)
+                    if msg.input_tokens is not None or msg.output_tokens is not None
+                    else None
+                )
+                mrow = {
+                    "id": message_id,
+                    "session_id": session_id,
+                    "position": next_pos + offset,
+                    "role": msg.role,
+                    "content": msg.content,
+                    "attrs": msg.attrs,
+                    "input_tokens": msg.input_tokens,
+                    "output_tokens": msg.output_tokens,
+                    "tokens_used": tokens,
+                    "model": msg.model,
+                    "status": msg.status,
+                    "created_at": created,
+                }
+                message_rows.append(mrow)
+                calls = []
+                for call in msg.tool_calls:
+                    crow = {
+                        "id": call.id or uuid.uuid4(),
+                        "message_id": message_id,
+                        "tool_name": call.tool_name,
+                        "input_args": call.input_args,
+                        "output": call.output,
+                        "status": call.status,
+                        "error_message": call.error_message,
+                        "execution_time_ms": call.execution_time_ms,
+                        "created_at": call.created_at or created,
+                        "updated_at": now,
+                    }
+                    call_rows.append(crow)
+                    calls.append(ToolCallRecord.model_validate(crow))
+                records.append(MessageRecord.model_validate({**mrow, "tool_calls": tuple(calls)}))
+            conn.execute(messages_t.insert(), message_rows)
+            if call_rows:
+                conn.execute(tool_calls_t.insert(), call_rows)
+            conn.execute(
+                sessions_t.update().where(sessions_t.c.id == session_id).values(updated_at=now)
+            )
+        return records
+
+    def history(
+        self, session_id: uuid.UUID, *, last: int | None = None, with_tool_calls: bool = True
+    ) -> list[MessageRecord]:
+        """A session's messages in order; ``last=N`` gives only the newest N."""
+        query = sa.select(messages_t).where(messages_t.c.session_id == session_id)
+        with self.db.read() as conn:
+            if last is not None:
+                rows = conn.execute(
+                    query.order_by(messages_t.c.position.desc()).limit(last)
+                ).all()
+                rows.reverse()
+            else:
+                rows = conn.execute(query.order_by(messages_t.c.position)).all()
+            calls: dict[uuid.UUID, list[ToolCallRecord]] = {}
+            if with_tool_calls and rows:
+                ids = [r.id for r in rows if r.role == "assistant"]
+                for chunk in _chunks(ids, 500):
+                    for c in conn.execute(
+                        sa.select(tool_calls_t)
+                        .where(tool_calls_t.c.message_id.in_(chunk))
+                        .order_by(tool_calls_t.c.created_at)
+                    ):
+                        calls.setdefault(c.message_id, []).append(
+                            ToolCallRecord.model_validate(c._mapping)
+                        )
+        return [
+            MessageRecord.model_validate({**r._mapping, "tool_calls": tuple(calls.get(r.id, ()))})
+            for r in rows
+        ]
+
+    def search_messages(
+        self, text: str, *, agent_id: uuid.UUID | None = None, limit: int = 50
+    ) -> list[tuple[str, MessageRecord]]:
+        """Messages whose content contains ``text`` (case-insensitive), newest first."""
+        query = (
+            sa.select(messages_t, agents_t.c.name.label("agent_name"))
+            .join(sessions_t, sessions_t.c.id == messages_t.c.session_id)
+            .join(agents_t, agents_t.c.id == sessions_t.c.agent_id)
+            .where(sa.func.lower(messages_t.c.content).contains(text.lower()))
+            .order_by(messages_t.c.created_at.desc())
+            .limit(limit)
+        )
+        if agent_id is not None:
+            query = query.where(sessions_t.c.agent_id == agent_id)
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+        cols = [c.name for c in messages_t.c]
+        return [
+            (r.agent_name, MessageRecord.model_validate({c: r._mapping[c] for c in cols}))
+            for r in rows
+        ]
+
+    # -- api keys -------------------------------------------------------------
+    def create_key(self, agent: str | uuid.UUID, name: str = "default") -> NewApiKey:
+        """A new key for an agent; the plain key is in the result, and only there."""
+        plain = keymat.generate_key()
+        with self.db.write() as conn:
+            agent_row = self._require_agent(conn, agent)
+            row = {
+                "id": uuid.uuid4(),
+                "agent_id": agent_row.id,
+                "name": name,
+                "key_prefix": keymat.key_prefix(plain),
+                "key_hash": keymat.hash_key(plain),
+                "is_active": True,
+                "created_at": utcnow(),
+                "last_used_at": None,
+            }
+            conn.execute(api_keys_t.insert().values(row))
+        return NewApiKey(record=ApiKeyRecord.model_validate(row), key=plain)
+
+    def list_keys(self, agent: str | uuid.UUID | None = None) -> list[ApiKeyRecord]:
+        """Keys (never their secret), newest first, optionally of one agent."""
+        query = sa.select(api_keys_t).order_by(api_keys_t.c.created_at.desc())
+        with self.db.read() as conn:
+            if agent is not None:
+                query = query.where(api_keys_t.c.agent_id == self._require_agent(conn, agent).id)
+            rows = conn.execute(query).all()
+        return [ApiKeyRecord.model_validate(r._mapping) for r in rows]
+
+    def revoke_key(self, key_id: str | uuid.UUID) -> ApiKeyRecord:
+        """Deactivate a key by id or unique id prefix."""
+        with self.db.write() as conn:
+            rows = conn.execute(
+                sa.select(api_keys_t).where(id_clause(api_keys_t.c.id, key_id)).limit(2)
+            ).all()
+            if not rows:
+                raise NotFoundError(f"no API key {key_id!s} (see: agentnb keys list)")
+            if len(rows) > 1:
+                raise InvalidValueError(f"key id prefix {key_id!s} is ambiguous; type more digits")
+            conn.execute(
+                api_keys_t.update().where(api_keys_t.c.id == rows[0].id).values(is_active=False)
+            )
+            row = conn.execute(sa.select(api_keys_t).where(api_keys_t.c.id == rows[0].id)).one()
+        return ApiKeyRecord.model_validate(row._mapping)
+
+    def verify_key(self, plain: str) -> ApiKeyRecord | None:
+        """The active key record matching ``plain`` (and mark it used), else None.
+
+        The lookup is by hash, and the final comparison is constant-time, so
+        timing does not reveal how much of a guessed key was right.
+        """
+        if not isinstance(plain, str) or not plain.startswith(keymat.KEY_PREFIX):
+            return None
+        digest = keymat.hash_key(plain)
+        with self.db.write() as conn:
+            row = conn.execute(
+                sa.select(api_keys_t).where(
+                    api_keys_t.c.key_hash == digest, api_keys_t.c.is_active.is_(True)
+                )
+            ).first()
+            if row is None or not keymat.hashes_match(plain, row.key_hash):
+                return None
+            now = utcnow()
+            conn.execute(
+                api_keys_t.update().where(api_keys_t.c.id == row.id).values(last_used_at=now)
+            )
+        return ApiKeyRecord.model_validate({**row._mapping, "last_used_at": now})
+
+    # -- usage ----------------------------------------------------------------
+    def usage(self, by: UsageBy = "agent", *, agent_id: uuid.UUID | None = None) -> list[UsageRow]:
+        """Token and tool-call totals grouped by agent, session, model or day."""
+        m, s, a, t = messages_t, sessions_t, agents_t, tool_calls_t
+        if by == "agent":
+            key = a.c.name
+        elif by == "session":
+            key = sa.cast(s.c.id, sa.String)
+        elif by == "model":
+            key = sa.func.coalesce(m.c.model, "")
+        elif by == "day":
+            key = sa.cast(sa.func.date(m.c.created_at), sa.String) if self.db.dialect != "duckdb" \
+                else sa.cast(sa.cast(m.c.created_at, sa.Date), sa.String)
+        else:
+            raise InvalidValueError(f"usage by {by!r}: choose agent, session, model or day")
+        calls = (
+            sa.select(t.c.message_id, sa.func.count().label("n")).group_by(t.c.message_id).subquery()
+        )
+        query = (
+            sa.select(
+                key.label("key"),
+                sa.func.count().filter(m.c.role == "user").label("turns"),
+                sa.func.count().label("messages"),
+                sa.func.coalesce(sa.func.sum(m.c.input_tokens), 0).label("input_tokens"),
+                sa.func.coalesce(sa.func.sum(m.c.output_tokens), 0).label("output_tokens"),
+                sa.func.coalesce(sa.func.sum(calls.c.n), 0).label("tool_calls"),
+            )
+            .select_from(m)
+            .join(s, s.c.id == m.c.session_id)
+            .join(a, a.c.id == s.c.agent_id)
+            .outerjoin(calls, calls.c.message_id == m.c.id)
+            .group_by(key)
+            .order_by(key)
+        )
+        if by == "model":
+            query = query.where(m.c.role == "assistant")
+        if agent_id is not None:
+            query = query.where(s.c.agent_id == agent_id)
+        with self.db.read() as conn:
+            rows = conn.execute(query).all()
+        return [
+            UsageRow(
+                key=str(r.key),
+                turns=int(r.turns or 0),
+                messages=int(r.messages or 0),
+                input_tokens=int(r.input_tokens or 0),
+                output_tokens=int(r.output_tokens or 0),
+                tool_calls=int(r.tool_calls or 0),
+            )
+            for r in rows
+        ]
+
+    # -- counts ---------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        """Row count of each table."""
+        with self.db.read() as conn:
+            return {
+                t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+                for t in (agents_t, sessions_t, messages_t, tool_calls_t, api_keys_t)
+            }
+
+
+def _not_found(kind: str, wanted: str, names: Iterable[str]) -> str:
+    names = list(names)
+    close = difflib.get_close_matches(wanted, names, n=1, cutoff=0.6)
+    if close:
+        return f"no {kind} named {wanted!r}; did you mean {close[0]!r}?"
+    if names:
+        return f"no {kind} named {wanted!r} (have: {', '.join(sorted(names)[:10])})"
+    return f"no {kind} named {wanted!r} (none exist yet; create one first)"
+
+
+def _chunks(items: list, size: int):
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    from datetime import timezone
+
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+__all__ = ["Repository", "validate_name", "short_id"]
