@@ -68,6 +68,8 @@ class AgentConfig(BaseModel):
     @classmethod
     def _no_secrets(cls, value: dict[str, Any]) -> dict[str, Any]:
         for key in value:
+            if key == "api_key_env":  # names an environment variable; not a secret
+                continue
             if "key" in key.lower() or "secret" in key.lower() or "token" == key.lower():
                 raise ValueError(
                     f"model setting {key!r} looks like a secret; secrets come from "
