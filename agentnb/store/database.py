@@ -12,6 +12,10 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import ArgumentError
+
+from ..config import mask_url
+from ..errors import ConfigError
 
 from . import migrate
 from .connection import ConnectionHolder
@@ -29,7 +33,17 @@ class Database:
         auto_upgrade: bool = True,
     ) -> None:
         self.url = url
-        self.holder = ConnectionHolder(url, lock_timeout=lock_timeout, idle_release=idle_release)
+        try:
+            self.holder = ConnectionHolder(
+                url, lock_timeout=lock_timeout, idle_release=idle_release
+            )
+        except ModuleNotFoundError as exc:
+            extra = " (pip install 'agentnb[postgres]')" if url.startswith("postgres") else ""
+            raise ConfigError(
+                f"the database URL {mask_url(url)} needs the {exc.name!r} driver{extra}"
+            ) from None
+        except ArgumentError as exc:
+            raise ConfigError(f"cannot use database URL {mask_url(url)}: {exc}") from None
         self.auto_upgrade = auto_upgrade
         self._schema_checked = False
         self._schema_lock = threading.Lock()

@@ -1,0 +1,174 @@
+"""Migrations: they build the schema the models describe, and round-trip with data."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+import agentnb
+from agentnb.errors import StoreVersionError
+from agentnb.schemas import NewMessage, NewToolCall
+from agentnb.store import migrate
+from agentnb.store.connection import ConnectionHolder
+from agentnb.store.tables import metadata
+
+
+def test_models_match_migrations_sqlite(tmp_path):
+    """alembic's autogenerate finds nothing to do after upgrade head (SQLite reflects fully)."""
+    holder = ConnectionHolder(f"sqlite:///{tmp_path}/m.sqlite")
+    with holder.connect() as conn:
+        migrate.upgrade(conn, "head")
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    holder.dispose()
+    assert diff == []
+
+
+def _duck_schema(path):
+    con = duckdb.connect(str(path))
+    try:
+        columns = con.execute(
+            "select table_name, column_name, data_type, is_nullable, column_default "
+            "from duckdb_columns() where schema_name = 'main' and table_name != 'alembic_version' "
+            "order by table_name, column_name"
+        ).fetchall()
+        constraints = con.execute(
+            "select table_name, constraint_type, constraint_column_names "
+            "from duckdb_constraints() where schema_name = 'main' "
+            "and table_name != 'alembic_version' "
+            "order by table_name, constraint_type, constraint_column_names::varchar"
+        ).fetchall()
+        indexes = con.execute(
+            "select table_name, index_name, is_unique, expressions from duckdb_indexes() "
+            "where schema_name = 'main' order by table_name, index_name"
+        ).fetchall()
+    finally:
+        con.close()
+    return columns, constraints, indexes
+
+
+def test_models_match_migrations_duckdb(tmp_path):
+    """DuckDB cannot be reflected by duckdb-engine: compare its catalog instead."""
+    migrated = tmp_path / "migrated.duckdb"
+    created = tmp_path / "created.duckdb"
+    holder = ConnectionHolder(f"duckdb:///{migrated}")
+    with holder.connect() as conn:
+        migrate.upgrade(conn, "head")
+    holder.dispose()
+    engine = sa.create_engine(f"duckdb:///{created}", poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        metadata.create_all(conn)
+    engine.dispose()
+    m_cols, m_cons, m_idx = _duck_schema(migrated)
+    c_cols, c_cons, c_idx = _duck_schema(created)
+    assert m_cols == c_cols
+    assert m_cons == c_cons
+    assert [(t, i, u) for t, i, u, _ in m_idx] == [(t, i, u) for t, i, u, _ in c_idx]
+    # and no foreign keys on DuckDB (see tables.py)
+    assert not [c for c in m_cons if c[1] == "FOREIGN KEY"]
+
+
+def test_sqlite_has_foreign_keys(tmp_path):
+    holder = ConnectionHolder(f"sqlite:///{tmp_path}/fk.sqlite")
+    with holder.connect() as conn:
+        migrate.upgrade(conn, "head")
+        fks = sa.inspect(conn).get_foreign_keys("messages")
+    holder.dispose()
+    assert fks and fks[0]["referred_table"] == "sessions"
+
+
+def _fill(store):
+    agent = store.create_agent("calc")
+    s = store.repo.create_session(agent.id)
+    store.repo.append_turn(s.id, [
+        NewMessage(role="user", content="hi"),
+        NewMessage(role="assistant", content="", tool_calls=[
+            NewToolCall(tool_name="add", input_args={"a": 1}, status="success", output="1")]),
+    ])
+    store.create_key("calc")
+
+
+def test_upgrade_downgrade_upgrade_with_data(store_url):
+    store = agentnb.connect(store_url)
+    _fill(store)
+    assert store.repo.counts()["messages"] == 2
+    with store.db.raw() as conn:
+        assert migrate.current_revision(conn) == migrate.head_revision()
+        migrate.downgrade(conn, "base")
+        assert migrate.current_revision(conn) is None
+        names = sa.inspect(conn).get_table_names() if conn.dialect.name != "duckdb" else [
+            r[0] for r in conn.exec_driver_sql(
+                "select table_name from duckdb_tables() where schema_name='main'")]
+        assert set(names) <= {"alembic_version"}
+        migrate.upgrade(conn, "head")
+        assert migrate.current_revision(conn) == migrate.head_revision()
+    store.close()
+    # a fresh Store on the rebuilt schema works, and takes data again
+    store = agentnb.connect(store_url)
+    assert store.repo.counts() == {k: 0 for k in store.repo.counts()}
+    _fill(store)
+    assert store.repo.counts()["tool_calls"] == 1
+    store.close()
+
+
+def test_opening_an_empty_file_creates_the_schema(duckdb_url):
+    store = agentnb.connect(duckdb_url)
+    assert store.agents() == []
+    with store.db.raw() as conn:
+        assert migrate.current_revision(conn) == migrate.head_revision()
+    store.close()
+
+
+def test_older_store_is_upgraded_on_open(tmp_path):
+    """A store at an earlier revision (here: empty, base) is brought to head when opened."""
+    url = f"duckdb:///{tmp_path}/old.duckdb"
+    holder = ConnectionHolder(url)
+    with holder.connect() as conn:
+        conn.exec_driver_sql("create table alembic_version (version_num varchar(32) primary key)")
+        conn.commit()
+    holder.dispose()
+    store = agentnb.connect(url)
+    store.create_agent("x")
+    with store.db.raw() as conn:
+        assert migrate.current_revision(conn) == migrate.head_revision()
+    store.close()
+
+
+def test_newer_store_is_refused_and_untouched(tmp_path):
+    url = f"duckdb:///{tmp_path}/new.duckdb"
+    store = agentnb.connect(url)
+    store.create_agent("keep")
+    with store.db.raw() as conn:
+        conn.exec_driver_sql("update alembic_version set version_num = 'ffff9999'")
+        conn.commit()
+    store.close()
+    store = agentnb.connect(url)
+    with pytest.raises(StoreVersionError, match="newer agentnb"):
+        store.agents()
+    with pytest.raises(StoreVersionError):
+        with store.db.raw() as conn:
+            migrate.upgrade(conn)
+    store.close()
+    con = duckdb.connect(str(tmp_path / "new.duckdb"))
+    assert con.execute("select version_num from alembic_version").fetchall() == [("ffff9999",)]
+    assert con.execute("select name from agents").fetchall() == [("keep",)]
+    con.close()
+
+
+def test_unknown_revision_is_a_user_error(duckdb_url):
+    from agentnb.errors import UserError
+
+    store = agentnb.connect(duckdb_url)
+    store.init()
+    with pytest.raises(UserError):
+        with store.db.raw() as conn:
+            migrate.upgrade(conn, "nope123")
+    store.close()
+
+
+def test_migrations_ship_with_the_package():
+    loc = migrate.script_location()
+    assert (loc / "env.py").is_file() and (loc / "script.py.mako").is_file()
+    assert any(p.name.endswith(".py") for p in (loc / "versions").iterdir())
