@@ -10,6 +10,7 @@ The magics, the widgets and the CLI are built on this module::
 
 from __future__ import annotations
 
+import sys
 import uuid
 from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping
 
@@ -54,6 +55,12 @@ class Store:
             auto_upgrade=auto_upgrade,
         )
         self.repo = Repository(self.db)
+        #: The notebook's namespace (set by the IPython extension) for built-in tools.
+        self.namespace: dict[str, Any] | None = None
+        self._tools = None
+        self._engine = None
+        self._loop = None
+        self._models: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"<agentnb.Store {mask_url(self.url)}>"
@@ -68,7 +75,9 @@ class Store:
             return migrate.current_revision(conn) or ""
 
     def close(self) -> None:
-        """Release the database file and the engine."""
+        """Stop the loop thread and release the database file."""
+        if self._loop is not None:
+            self._loop.stop()
         self.db.close()
 
     def __enter__(self) -> "Store":
@@ -76,6 +85,83 @@ class Store:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+    # -- engine plumbing --------------------------------------------------------
+    @property
+    def tools(self):
+        """The process's tool registry (notebook functions and LangChain tools)."""
+        if self._tools is None:
+            from .tools import ToolRegistry
+
+            self._tools = ToolRegistry()
+        return self._tools
+
+    @property
+    def engine(self):
+        """The agent loop bound to this store."""
+        if self._engine is None:
+            from .engine import Engine
+
+            self._engine = Engine(self.repo)
+        return self._engine
+
+    @property
+    def loop(self):
+        """The private event loop thread used by the synchronous API."""
+        if self._loop is None:
+            from .loopthread import LoopThread
+
+            self._loop = LoopThread()
+        return self._loop
+
+    def model(self, spec: str, model_kwargs: Mapping[str, Any] | None = None):
+        """The chat model for a spec and settings (cached per process)."""
+        import json as _json
+
+        key = spec + "|" + _json.dumps(dict(model_kwargs or {}), sort_keys=True, default=str)
+        if key not in self._models:
+            from .models import resolve_model
+
+            self._models[key] = resolve_model(spec, dict(model_kwargs or {}))
+        return self._models[key]
+
+    @staticmethod
+    def token_counter(chat_model: Any):
+        """How to count tokens for a model without any download (memory budgets)."""
+        from .memory import approx_tokens
+        from .models import OfflineChatModel
+
+        if isinstance(chat_model, OfflineChatModel):
+            return chat_model.get_num_tokens_from_messages
+        return approx_tokens
+
+    def _namespace(self) -> dict[str, Any] | None:
+        if self.namespace is not None:
+            return self.namespace
+        ipython = sys.modules.get("IPython")
+        if ipython is not None:
+            shell = ipython.get_ipython()
+            if shell is not None:
+                return shell.user_ns
+        return None
+
+    def resolve_tool(self, name: str):
+        """A registered tool, a built-in, or a documented function of the notebook namespace."""
+        if name in self.tools:
+            return self.tools.get(name)
+        from .tools import builtin_tools
+
+        namespace = self._namespace()
+        builtins = builtin_tools(namespace=namespace, sql_rows=self.sql_rows)
+        if name in builtins:
+            return builtins[name]
+        candidate = (namespace or {}).get(name)
+        if callable(candidate):
+            try:
+                return self.tools.register(candidate, name=name)
+            except Exception:
+                return None
+        return None
 
     # -- agents ---------------------------------------------------------------
     def create_agent(

@@ -1,0 +1,479 @@
+"""The agent loop: one turn of a conversation.
+
+``run_turn`` builds the context (memory strategy), streams the model, runs
+the tool calls it asks for (in parallel, each with a timeout, approval where
+needed), loops until a final answer or ``max_iterations``, and persists the
+whole turn in one transaction. It emits typed events (:mod:`agentnb.events`)
+that front ends render. It never imports IPython or ipywidgets.
+
+Failure rules: a tool exception is a tool error the model sees; a retryable
+model error (rate limit, timeout, connection) is retried with backoff a
+bounded number of times before any token streamed; any other model error
+ends the turn with status ``error`` and a clear message; a cancelled turn
+(Stop, Ctrl-C) keeps what it produced, marked ``interrupted``. In every
+case the turn is stored and the session stays usable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
+
+from . import memory as mem
+from .events import (
+    ApprovalRequested,
+    Event,
+    MessageCompleted,
+    Reply,
+    Token,
+    TokenUsage,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnError,
+    TurnFinished,
+    TurnStarted,
+    Usage,
+)
+from .schemas import AgentRecord, NewMessage, NewToolCall, ToolCallRecord
+from .store.types import utcnow
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .store import Repository
+    from .tools import ToolSpec
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[Event], Any]
+#: Called with an ApprovalRequested event; returns (or resolves to) True to run the tool.
+Approver = Callable[[ApprovalRequested], "bool | Awaitable[bool]"]
+
+#: Model errors worth retrying, and how often.
+MAX_MODEL_RETRIES = 3
+RETRY_BASE_DELAY = 0.5
+_RETRYABLE_NAMES = ("RateLimit", "Timeout", "APIConnection", "ServiceUnavailable", "Overloaded",
+                    "InternalServerError", "ConnectError", "ReadError")
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for rate limits, timeouts and connection errors (by type name or HTTP status)."""
+    if isinstance(exc, (TimeoutError, ConnectionError)):
+        return True
+    names = [c.__name__ for c in type(exc).__mro__]
+    if any(marker in n for n in names for marker in _RETRYABLE_NAMES):
+        return True
+    status = getattr(exc, "status_code", None) or getattr(
+        getattr(exc, "response", None), "status_code", None
+    )
+    return status in (408, 409, 429, 500, 502, 503, 504)
+
+
+def error_text(exc: BaseException) -> str:
+    """One line describing an exception."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@dataclass
+class TurnRequest:
+    """Everything one turn needs."""
+
+    agent: AgentRecord
+    session_id: uuid.UUID
+    message: str
+    model: BaseChatModel
+    model_name: str
+    tools: Sequence["ToolSpec"] = ()
+    schema: Any = None
+    approve: Approver | None = None
+    #: For ``map``: ignore the session's earlier turns.
+    stateless: bool = False
+    session_attrs: dict[str, Any] = field(default_factory=dict)
+    count_tokens: mem.TokenCounter = mem.approx_tokens
+
+
+@dataclass
+class _TurnState:
+    messages: list[NewMessage] = field(default_factory=list)
+    calls: list[ToolCallRecord] = field(default_factory=list)
+    usage_in: int = 0
+    usage_out: int = 0
+    text: str = ""
+    data: Any = None
+    status: str = "complete"
+    error: str | None = None
+    partial: str = ""
+
+
+async def _emit(emit: Emit, event: Event) -> None:
+    result = emit(event)
+    if inspect.isawaitable(result):
+        await result
+
+
+class Engine:
+    """Runs turns against one store's repository."""
+
+    def __init__(self, repo: "Repository") -> None:
+        self.repo = repo
+
+    # -- context --------------------------------------------------------------
+    async def _context(self, req: TurnRequest, new: HumanMessage) -> list[BaseMessage]:
+        cfg = req.agent.config
+        if req.stateless:
+            return mem.build_context(cfg.memory, cfg.system, [], new, count_tokens=req.count_tokens)
+        bound = mem.history_bound(cfg.memory)
+        history = await asyncio.to_thread(
+            self.repo.history, req.session_id, last=bound, with_tool_calls=True
+        )
+        summary = None
+        if cfg.memory.strategy == "summary":
+            stored = req.session_attrs.get("summary")
+            due = mem.summary_due(cfg.memory, history, stored)
+            if due is not None:
+                stored = await self._summarise(req, due, stored)
+            summary = stored.get("text") if stored else None
+        return mem.build_context(
+            cfg.memory, cfg.system, history, new, summary=summary, count_tokens=req.count_tokens
+        )
+
+    async def _summarise(self, req: TurnRequest, due, stored: dict | None) -> dict | None:
+        older, through = due
+        previous = f"Earlier summary:\n{stored['text']}\n\n" if stored else ""
+        prompt = [
+            HumanMessage(f"{mem.SUMMARY_PROMPT}\n\n{previous}Conversation:\n{mem.transcript(older)}")
+        ]
+        try:
+            result = await req.model.ainvoke(prompt)
+        except Exception as exc:  # the turn goes on with the old summary
+            log.warning("summary failed: %s", error_text(exc))
+            return stored
+        text = result.content if isinstance(result.content, str) else str(result.content)
+        new = {"text": text, "through_position": through, "updated_at": utcnow().isoformat()}
+        attrs = {**req.session_attrs, "summary": new}
+        await asyncio.to_thread(self.repo.update_session, req.session_id, attrs=attrs)
+        req.session_attrs = attrs
+        return new
+
+    # -- one turn -------------------------------------------------------------
+    async def run_turn(self, req: TurnRequest, emit: Emit) -> Reply:
+        """Run one turn, emitting events; always persists and returns the Reply."""
+        state = _TurnState()
+        started = utcnow()
+        state.messages.append(NewMessage(role="user", content=req.message, created_at=started))
+        cancelled = False
+        try:
+            await _emit(emit, TurnStarted(session_id=req.session_id, agent=req.agent.name,
+                                          model=req.model_name))
+            context = await self._context(req, HumanMessage(req.message))
+            if req.schema is not None and not req.tools:
+                await self._structured(req, state, context, emit)
+            else:
+                await self._loop(req, state, context, emit)
+                if req.schema is not None and state.status == "complete":
+                    await self._structured(req, state, self._replay(context, state), emit)
+        except asyncio.CancelledError:
+            cancelled = True
+            state.status = "interrupted"
+            if state.partial:
+                state.messages.append(NewMessage(
+                    role="assistant", content=state.partial, model=req.model_name,
+                    status="interrupted",
+                ))
+            self._close_open_calls(state, "interrupted")
+        except Exception as exc:  # model failure: keep the turn, mark it
+            state.status = "error"
+            state.error = error_text(exc)
+            state.messages.append(NewMessage(
+                role="assistant", content=state.partial, model=req.model_name, status="error",
+                attrs={"error": state.error},
+            ))
+            self._close_open_calls(state, "error")
+            await _emit(emit, TurnError(message=state.error, retryable=is_retryable(exc)))
+        reply = await self._persist(req, state)
+        await _emit(emit, TurnFinished(reply=reply))
+        if cancelled:
+            task = asyncio.current_task()
+            if task is not None and hasattr(task, "uncancel"):
+                task.uncancel()  # the cancel was handled: the turn ended, interrupted
+        return reply
+
+    def _replay(self, context: list[BaseMessage], state: _TurnState) -> list[BaseMessage]:
+        """Context plus the messages this turn produced so far (for a final structured call)."""
+        records = [m for m in state.messages if m.role != "user"]
+        extra: list[BaseMessage] = []
+        for m in records:
+            if m.role == "assistant":
+                calls = [{"id": mem.call_id(c.id), "name": c.tool_name, "args": c.input_args,
+                          "type": "tool_call"} for c in m.tool_calls]
+                extra.append(AIMessage(m.content, tool_calls=calls))
+            elif m.role == "tool":
+                extra.append(ToolMessage(m.content, tool_call_id=mem.call_id(
+                    m.attrs["tool_call_record_id"]), name=m.attrs.get("tool_name")))
+        return context + extra
+
+    async def _loop(self, req: TurnRequest, state: _TurnState, context: list[BaseMessage],
+                    emit: Emit) -> None:
+        cfg = req.agent.config
+        model = req.model
+        if req.tools:
+            model = model.bind_tools([t.tool for t in req.tools])
+        by_name = {t.name: t for t in req.tools}
+        messages = list(context)
+        for _iteration in range(cfg.max_iterations):
+            ai = await self._call_model(model, messages, req, state, emit)
+            tool_calls = list(ai.tool_calls or [])
+            new_calls = [
+                NewToolCall(id=uuid.uuid4(), tool_name=c["name"], input_args=c.get("args") or {},
+                            status="pending", created_at=utcnow())
+                for c in tool_calls
+            ]
+            state.messages.append(NewMessage(
+                role="assistant", content=_text(ai), model=req.model_name,
+                input_tokens=_usage(ai)[0], output_tokens=_usage(ai)[1],
+                tool_calls=new_calls, attrs=_ai_attrs(ai),
+            ))
+            state.partial = ""
+            await _emit(emit, MessageCompleted(content=_text(ai), tool_call_count=len(new_calls)))
+            messages.append(AIMessage(_text(ai), tool_calls=[
+                {"id": mem.call_id(nc.id), "name": nc.tool_name, "args": nc.input_args,
+                 "type": "tool_call"} for nc in new_calls]))
+            if not new_calls:
+                state.text = _text(ai)
+                return
+            results = await self._run_tools(req, new_calls, by_name, emit)
+            for nc, outcome_text in zip(new_calls, results):
+                state.messages.append(NewMessage(
+                    role="tool", content=outcome_text,
+                    attrs={"tool_call_record_id": str(nc.id), "tool_name": nc.tool_name},
+                ))
+                messages.append(ToolMessage(outcome_text, tool_call_id=mem.call_id(nc.id),
+                                            name=nc.tool_name))
+        state.status = "error"
+        state.error = (f"stopped after max_iterations={cfg.max_iterations} model calls "
+                       "without a final answer")
+        state.text = state.messages[-1].content if state.messages else ""
+        state.messages.append(NewMessage(role="assistant", content="", model=req.model_name,
+                                         status="error", attrs={"error": state.error}))
+        await _emit(emit, TurnError(message=state.error))
+
+    async def _call_model(self, model, messages, req: TurnRequest, state: _TurnState,
+                          emit: Emit) -> AIMessage:
+        attempt = 0
+        while True:
+            full: AIMessageChunk | None = None
+            streamed = False
+            try:
+                async for chunk in model.astream(messages):
+                    full = chunk if full is None else full + chunk
+                    text = _text(chunk)
+                    if text:
+                        streamed = True
+                        state.partial += text
+                        await _emit(emit, Token(text=text))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if streamed or attempt >= MAX_MODEL_RETRIES or not is_retryable(exc):
+                    raise
+                attempt += 1
+                delay = RETRY_BASE_DELAY * (2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
+                await _emit(emit, TurnError(
+                    message=f"{error_text(exc)}; retrying in {delay:.1f} s "
+                            f"({attempt}/{MAX_MODEL_RETRIES})", retryable=True))
+                await asyncio.sleep(delay)
+                continue
+            ai = _to_message(full)
+            tin, tout = _usage(ai)
+            state.usage_in += tin or 0
+            state.usage_out += tout or 0
+            if tin is not None or tout is not None:
+                await _emit(emit, Usage(input_tokens=tin or 0, output_tokens=tout or 0,
+                                        model=req.model_name))
+            return ai
+
+    async def _run_tools(self, req: TurnRequest, calls: list[NewToolCall],
+                         by_name: dict[str, "ToolSpec"], emit: Emit) -> list[str]:
+        from .tools import run_tool_call
+
+        cfg = req.agent.config
+        results: dict[int, str] = {}
+
+        async def one(index: int, call: NewToolCall) -> None:
+            spec = by_name.get(call.tool_name)
+            key = mem.call_id(call.id)
+            await _emit(emit, ToolCallStarted(call_id=key, tool_name=call.tool_name,
+                                              input_args=call.input_args))
+            call.status = "running"
+            if spec is None:
+                known = ", ".join(sorted(by_name)) or "none"
+                self._finish(call, "error", None, f"unknown tool {call.tool_name!r} (tools: {known})", 0.0)
+            elif spec.requires_approval and not cfg.auto_approve and not await self._approved(req, call, key, emit):
+                self._finish(call, "denied", None, "the user denied this tool call", 0.0)
+            else:
+                outcome = await run_tool_call(spec, dict(call.input_args), timeout=cfg.tool_timeout)
+                self._finish(call, outcome.status, outcome.output, outcome.error_message,
+                             outcome.execution_time_ms)
+            results[index] = _result_text(call)
+            await _emit(emit, ToolCallFinished(
+                call_id=key, tool_name=call.tool_name, input_args=call.input_args,
+                status=call.status, output=call.output, error_message=call.error_message,
+                execution_time_ms=call.execution_time_ms))
+
+        await asyncio.gather(*(one(i, c) for i, c in enumerate(calls)))
+        return [results[i] for i in range(len(calls))]
+
+    async def _approved(self, req: TurnRequest, call: NewToolCall, key: str, emit: Emit) -> bool:
+        event = ApprovalRequested(call_id=key, tool_name=call.tool_name, input_args=call.input_args)
+        await _emit(emit, event)
+        if req.approve is None:
+            return False
+        answer = req.approve(event)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        return bool(answer)
+
+    @staticmethod
+    def _finish(call: NewToolCall, status: str, output: str | None, error: str | None,
+                elapsed_ms: float | None) -> None:
+        call.status = status  # type: ignore[assignment]
+        call.output = output
+        call.error_message = error
+        call.execution_time_ms = elapsed_ms
+
+    @staticmethod
+    def _close_open_calls(state: _TurnState, why: str) -> None:
+        for m in state.messages:
+            for c in m.tool_calls:
+                if c.status in ("pending", "running"):
+                    c.status = "error"
+                    c.error_message = f"{why} before the tool call finished"
+
+    async def _structured(self, req: TurnRequest, state: _TurnState,
+                          context: list[BaseMessage], emit: Emit) -> None:
+        runnable = req.model.with_structured_output(req.schema, include_raw=True)
+        attempt = 0
+        while True:
+            try:
+                out = await runnable.ainvoke(context)
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if attempt >= MAX_MODEL_RETRIES or not is_retryable(exc):
+                    raise
+                attempt += 1
+                await asyncio.sleep(RETRY_BASE_DELAY * (2 ** (attempt - 1)))
+        raw, parsed, err = out.get("raw"), out.get("parsed"), out.get("parsing_error")
+        tin, tout = _usage(raw) if isinstance(raw, AIMessage) else (None, None)
+        state.usage_in += tin or 0
+        state.usage_out += tout or 0
+        if tin is not None or tout is not None:
+            await _emit(emit, Usage(input_tokens=tin or 0, output_tokens=tout or 0,
+                                    model=req.model_name))
+        if parsed is None:
+            raise ValueError(f"the model's answer did not match {_schema_name(req.schema)}: "
+                             f"{err or 'no structured output'}")
+        state.data = parsed
+        text = _json_of(parsed)
+        state.text = text
+        state.messages.append(NewMessage(
+            role="assistant", content=text, model=req.model_name, input_tokens=tin,
+            output_tokens=tout, attrs={"schema": _schema_name(req.schema)},
+        ))
+        await _emit(emit, Token(text=text))
+        await _emit(emit, MessageCompleted(content=text))
+
+    async def _persist(self, req: TurnRequest, state: _TurnState) -> Reply:
+        messages = state.messages
+        write = asyncio.to_thread(self.repo.append_turn, req.session_id, messages)
+        try:
+            records = await asyncio.shield(write)
+        except asyncio.CancelledError:
+            # A second cancel while saving: finish the write before giving up.
+            records = await write
+        calls = [c for m in records for c in m.tool_calls]
+        if state.status != "complete" and not state.text:
+            state.text = state.partial or next(
+                (m.content for m in reversed(records) if m.role == "assistant" and m.content), "")
+        return Reply(
+            text=state.text, data=state.data, status=state.status, error=state.error,
+            session_id=req.session_id, agent=req.agent.name, model=req.model_name,
+            usage=TokenUsage(input_tokens=state.usage_in, output_tokens=state.usage_out),
+            tool_calls=calls, messages=records,
+        )
+
+
+# -- helpers ------------------------------------------------------------------
+def _text(message: Any) -> str:
+    if message is None:
+        return ""
+    content = message.content
+    if isinstance(content, str):
+        return content
+    parts = []
+    for block in content or []:
+        if isinstance(block, str):
+            parts.append(block)
+        elif isinstance(block, dict) and block.get("type") == "text":
+            parts.append(block.get("text", ""))
+    return "".join(parts)
+
+
+def _usage(message: Any) -> tuple[int | None, int | None]:
+    meta = getattr(message, "usage_metadata", None)
+    if not meta:
+        return None, None
+    return meta.get("input_tokens"), meta.get("output_tokens")
+
+
+def _ai_attrs(message: AIMessage) -> dict[str, Any]:
+    meta = getattr(message, "response_metadata", None) or {}
+    keep = {k: meta[k] for k in ("finish_reason", "stop_reason", "model_name") if k in meta}
+    return {k: v for k, v in keep.items() if isinstance(v, (str, int, float, bool))}
+
+
+def _to_message(chunk: AIMessageChunk | None) -> AIMessage:
+    if chunk is None:
+        return AIMessage("")
+    return AIMessage(
+        content=chunk.content,
+        tool_calls=chunk.tool_calls,
+        usage_metadata=chunk.usage_metadata,
+        response_metadata=chunk.response_metadata,
+        id=chunk.id,
+    )
+
+
+def _result_text(call: NewToolCall) -> str:
+    if call.status == "success":
+        return call.output if call.output is not None else ""
+    if call.status == "denied":
+        return "Tool call denied by the user."
+    if call.status == "timeout":
+        return f"Error: the tool timed out. {call.error_message or ''}".strip()
+    return f"Error: {call.error_message or call.status}"
+
+
+def _schema_name(schema: Any) -> str:
+    if isinstance(schema, dict):
+        return str(schema.get("title") or schema.get("name") or "schema")
+    return getattr(schema, "__name__", str(schema))
+
+
+def _json_of(value: Any) -> str:
+    if hasattr(value, "model_dump_json"):
+        return value.model_dump_json()
+    try:
+        return json.dumps(value, default=str, ensure_ascii=False)
+    except TypeError:
+        return str(value)

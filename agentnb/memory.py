@@ -1,0 +1,205 @@
+"""Context strategies: which part of a session the model sees each turn.
+
+A session is a list of turns; a turn starts with a user message and holds
+the assistant messages, tool calls and tool results that followed it. Every
+strategy keeps the system prompt and keeps or drops whole turns, so a tool
+call is never separated from its result.
+
+* ``full``: every turn.
+* ``window``: the last ``window_turns`` turns.
+* ``tokens``: the newest turns that fit in ``max_tokens`` together with the
+  system prompt and the new message.
+* ``summary``: a stored summary of the older turns, plus the last
+  ``keep_turns`` turns. The engine asks the agent's model for the summary
+  (see :func:`summary_due`) and stores it in the session's attrs, refreshing
+  it once ``keep_turns`` more turns have aged out of the window.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Callable, Sequence
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+
+from .schemas import MemoryConfig, MessageRecord
+
+TokenCounter = Callable[[Sequence[BaseMessage]], int]
+
+SUMMARY_PROMPT = (
+    "Summarise the conversation below for your own later reference: the user's goals, "
+    "facts and numbers established, decisions, tool results that matter, and open "
+    "questions. Be concise (at most 200 words)."
+)
+
+
+def approx_tokens(messages: Sequence[BaseMessage]) -> int:
+    """A model-independent token estimate: ~4 characters a token, plus overhead a message.
+
+    Used when the model has no offline counter (provider tokenizers may need
+    a download, which this must never trigger).
+    """
+    total = 0
+    for m in messages:
+        text = m.content if isinstance(m.content, str) else json.dumps(m.content, default=str)
+        total += 4 + (len(text) + 3) // 4
+        for call in getattr(m, "tool_calls", None) or []:
+            total += 4 + len(json.dumps(call.get("args", {}), default=str)) // 4
+    return total
+
+
+def call_id(record_id) -> str:
+    """The id under which a stored tool call is replayed to a model."""
+    return "call_" + str(record_id).replace("-", "")[:24]
+
+
+def group_turns(history: Sequence[MessageRecord]) -> list[list[MessageRecord]]:
+    """Split messages into turns, each starting at a user message.
+
+    Messages before the first user message (a loaded partial window) are
+    dropped: they belong to a turn whose start is not in view.
+    """
+    turns: list[list[MessageRecord]] = []
+    for m in history:
+        if m.role == "user":
+            turns.append([m])
+        elif turns:
+            turns[-1].append(m)
+    return turns
+
+
+def turn_to_messages(turn: Sequence[MessageRecord]) -> list[BaseMessage]:
+    """LangChain messages for one stored turn, always a valid sequence.
+
+    Failed assistant messages are skipped; an assistant tool call whose
+    result was never stored (an interrupted turn) is dropped with it, and a
+    tool result whose call is missing is dropped too.
+    """
+    answered = {
+        str(m.attrs.get("tool_call_record_id"))
+        for m in turn
+        if m.role == "tool" and m.attrs.get("tool_call_record_id")
+    }
+    out: list[BaseMessage] = []
+    emitted_calls: set[str] = set()
+    for m in turn:
+        if m.role == "user":
+            out.append(HumanMessage(m.content))
+        elif m.role == "system":
+            out.append(SystemMessage(m.content))
+        elif m.role == "assistant":
+            if m.status == "error" and not m.content:
+                continue
+            calls = [
+                {"id": call_id(c.id), "name": c.tool_name, "args": c.input_args, "type": "tool_call"}
+                for c in m.tool_calls
+                if str(c.id) in answered
+            ]
+            emitted_calls.update(str(c.id) for c in m.tool_calls if str(c.id) in answered)
+            if not calls and not m.content:
+                continue
+            out.append(AIMessage(m.content, tool_calls=calls))
+        elif m.role == "tool":
+            rid = str(m.attrs.get("tool_call_record_id"))
+            if rid not in emitted_calls:
+                continue
+            out.append(
+                ToolMessage(m.content, tool_call_id=call_id(rid), name=m.attrs.get("tool_name"))
+            )
+    return out
+
+
+def select_turns(
+    memory: MemoryConfig,
+    turns: list[list[BaseMessage]],
+    *,
+    fixed: Sequence[BaseMessage],
+    count_tokens: TokenCounter,
+) -> list[list[BaseMessage]]:
+    """The turns a strategy keeps, oldest first (``fixed``: system + new message)."""
+    if memory.strategy == "full":
+        return turns
+    if memory.strategy == "window":
+        return turns[-memory.window_turns :]
+    if memory.strategy == "summary":
+        return turns[-memory.keep_turns :]
+    # tokens: newest first while they fit
+    budget = memory.max_tokens - count_tokens(list(fixed))
+    kept: list[list[BaseMessage]] = []
+    for turn in reversed(turns):
+        cost = count_tokens(turn)
+        if cost > budget:
+            break
+        budget -= cost
+        kept.append(turn)
+    kept.reverse()
+    return kept
+
+
+def build_context(
+    memory: MemoryConfig,
+    system: str,
+    history: Sequence[MessageRecord],
+    new_message: BaseMessage | None,
+    *,
+    summary: str | None = None,
+    count_tokens: TokenCounter = approx_tokens,
+) -> list[BaseMessage]:
+    """The messages to send: system prompt (+ summary), kept turns, the new message."""
+    system_text = system or ""
+    if memory.strategy == "summary" and summary:
+        system_text = (
+            system_text + "\n\n" if system_text else ""
+        ) + f"Summary of the earlier conversation:\n{summary}"
+    head: list[BaseMessage] = [SystemMessage(system_text)] if system_text else []
+    tail: list[BaseMessage] = [new_message] if new_message is not None else []
+    turns = [turn_to_messages(t) for t in group_turns(history)]
+    turns = [t for t in turns if t]
+    kept = select_turns(memory, turns, fixed=head + tail, count_tokens=count_tokens)
+    return head + [m for t in kept for m in t] + tail
+
+
+def history_bound(memory: MemoryConfig) -> int | None:
+    """How many of the newest stored messages a strategy may need (None: all)."""
+    if memory.strategy == "window":
+        return max(memory.window_turns * 16, 64)
+    if memory.strategy == "tokens":
+        return max(memory.max_tokens // 4, 64)
+    return None  # full and summary read the whole session
+
+
+def summary_due(
+    memory: MemoryConfig, history: Sequence[MessageRecord], stored: dict | None
+) -> tuple[list[MessageRecord], int] | None:
+    """For ``summary``: the older messages to fold into a new summary, or None.
+
+    A summary covers every turn before the last ``keep_turns``. It is
+    refreshed once at least ``keep_turns`` turns that it does not cover have
+    left the window, so the model is asked rarely, not every turn.
+    """
+    if memory.strategy != "summary":
+        return None
+    turns = group_turns(history)
+    older = turns[: -memory.keep_turns] if len(turns) > memory.keep_turns else []
+    if not older:
+        return None
+    through = int(stored.get("through_position", -1)) if stored else -1
+    uncovered = [t for t in older if t[0].position > through]
+    if not uncovered:
+        return None
+    if stored and len(uncovered) < memory.keep_turns:
+        return None
+    messages = [m for t in uncovered for m in t]
+    return messages, older[-1][-1].position
+
+
+def transcript(messages: Sequence[MessageRecord]) -> str:
+    """Plain text of stored messages, for the summariser."""
+    lines = []
+    for m in messages:
+        if m.role == "assistant" and m.tool_calls:
+            for c in m.tool_calls:
+                lines.append(f"assistant called {c.tool_name}({json.dumps(c.input_args)})")
+        if m.content:
+            lines.append(f"{m.role}: {m.content}")
+    return "\n".join(lines)
