@@ -1,0 +1,350 @@
+"""Several processes (and threads) sharing one DuckDB store.
+
+DuckDB lets one process at a time open a file (STACK.md), so the store holds
+the file only while busy, releases it when idle, and waits with bounded
+backoff when another process has it. These tests run real processes against
+one file: concurrent writers, idle release, the lock timeout, kill -9.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+import agentnb
+from agentnb.errors import StoreLockedError
+from agentnb.schemas import NewMessage, NewToolCall
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Common code of the child processes: ``turn(i)`` builds one turn's messages.
+PRELUDE = """
+import json, os, sys, time, uuid
+import agentnb
+from agentnb.schemas import NewMessage, NewToolCall
+
+def turn(tag, i):
+    return [
+        NewMessage(role="user", content=f"{tag} question {i}"),
+        NewMessage(
+            role="assistant",
+            input_tokens=10,
+            output_tokens=5,
+            model="offline",
+            tool_calls=[NewToolCall(tool_name="add", input_args={"a": i, "b": 1},
+                                    output=str(i + 1), status="success")],
+        ),
+        NewMessage(role="assistant", content=f"{tag} answer {i}", model="offline"),
+    ]
+"""
+
+#: Writes ``turns`` turns into each of its sessions (round robin), then prints its stats.
+WRITER = PRELUDE + """
+args = json.loads(sys.argv[1])
+store = agentnb.connect(args["url"], home=args["home"], lock_timeout=args.get("lock_timeout", 30))
+sessions = [uuid.UUID(s) for s in args["sessions"]]
+slowest = 0.0
+for i in range(args["turns"]):
+    for sid in sessions:
+        t0 = time.perf_counter()
+        store.repo.append_turn(sid, turn(args["tag"], i))
+        slowest = max(slowest, time.perf_counter() - t0)
+holder = store.db.holder
+print(json.dumps({"retries": holder.lock_retries, "slowest": slowest,
+                  "max_wait": getattr(holder, "max_wait", None)}), flush=True)
+store.close()
+"""
+
+#: Writes one turn, says so, stays idle (holding nothing) until told, writes again.
+IDLER = PRELUDE + """
+args = json.loads(sys.argv[1])
+store = agentnb.connect(args["url"], home=args["home"], idle_release=0.5)
+sid = uuid.UUID(args["session"])
+store.repo.append_turn(sid, turn("idle", 0))
+print("wrote", flush=True)
+sys.stdin.readline()
+store.repo.append_turn(sid, turn("idle", 1))
+print("wrote again", flush=True)
+store.close()
+"""
+
+#: Holds a raw DuckDB connection (and so the file) for ``seconds``.
+HOLDER = """
+import json, sys, time, duckdb
+args = json.loads(sys.argv[1])
+con = duckdb.connect(args["path"])
+con.execute("select count(*) from messages").fetchall()
+print("held", flush=True)
+time.sleep(args["seconds"])
+con.close()
+print("released", flush=True)
+"""
+
+#: Writes turns forever, reporting each commit; the test kills it with SIGKILL.
+ENDLESS = PRELUDE + """
+args = json.loads(sys.argv[1])
+store = agentnb.connect(args["url"], home=args["home"])
+sid = uuid.UUID(args["session"])
+i = 0
+while True:
+    store.repo.append_turn(sid, turn("kill", i))
+    i += 1
+    print(f"committed {i}", flush=True)
+"""
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["AGENTNB_HOME"] = str(home)
+    env.pop("AGENTNB_DATABASE_URL", None)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def _spawn(script: str, arg, home: Path, **kwargs) -> subprocess.Popen:
+    arg = arg if isinstance(arg, str) else json.dumps(arg)
+    return subprocess.Popen(
+        [sys.executable, "-c", script, arg],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(home),
+        cwd=str(home),
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    return tmp_path / "store.duckdb"
+
+
+@pytest.fixture
+def url(store_path: Path) -> str:
+    return f"duckdb:///{store_path}"
+
+
+def _make_sessions(url: str, home: Path, n: int) -> list[str]:
+    with agentnb.connect(url, home=home) as store:
+        agent = store.create_agent("writer")
+        return [str(store.repo.create_session(agent.id).id) for _ in range(n)]
+
+
+def _check_session(store, session_id, turns: int, tags: set[str] | None = None) -> None:
+    """Every turn of a session is there, positions 0..n-1, each assistant call stored."""
+    history = store.repo.history(session_id)
+    assert [m.position for m in history] == list(range(3 * turns))
+    assert [m.role for m in history] == ["user", "assistant", "assistant"] * turns
+    calls = [c for m in history for c in m.tool_calls]
+    assert len(calls) == turns
+    assert all(c.tool_name == "add" and c.status == "success" for c in calls)
+    if tags is not None:
+        assert {m.content.split()[0] for m in history if m.role == "user"} <= tags
+
+
+def _table_counts(path: Path) -> dict[str, int]:
+    con = duckdb.connect(str(path))
+    try:
+        return {
+            t: con.execute(f"select count(*) from {t}").fetchone()[0]
+            for t in ("messages", "tool_calls")
+        }
+    finally:
+        con.close()
+
+
+def _finish(procs: list[subprocess.Popen], timeout: float = 60) -> list[dict]:
+    stats = []
+    for p in procs:
+        out, err = p.communicate(timeout=timeout)
+        assert p.returncode == 0, err
+        assert "Traceback" not in err and "Error" not in err, err
+        stats.append(json.loads(out.strip().splitlines()[-1]))
+    return stats
+
+
+@pytest.mark.slow
+def test_four_processes_write_concurrently(url: str, store_path: Path, tmp_path: Path) -> None:
+    turns = 30
+    sessions = _make_sessions(url, tmp_path, 4)
+    procs = [
+        _spawn(WRITER, {"url": url, "home": str(tmp_path), "sessions": [sid],
+                        "turns": turns, "tag": f"p{k}"}, tmp_path)
+        for k, sid in enumerate(sessions)
+    ]
+    stats = _finish(procs)
+    with agentnb.connect(url, home=tmp_path) as store:
+        for k, sid in enumerate(sessions):
+            _check_session(store, sid, turns, {f"p{k}"})
+    assert _table_counts(store_path) == {"messages": 4 * 3 * turns, "tool_calls": 4 * turns}
+    # Fairness: nobody came anywhere near the 30 s lock timeout.
+    for s in stats:
+        assert s["slowest"] < 10, stats
+
+
+@pytest.mark.slow
+def test_processes_sharing_one_session_get_distinct_positions(
+    url: str, store_path: Path, tmp_path: Path
+) -> None:
+    turns = 15
+    sessions = _make_sessions(url, tmp_path, 1)
+    procs = [
+        _spawn(WRITER, {"url": url, "home": str(tmp_path), "sessions": sessions,
+                        "turns": turns, "tag": f"p{k}"}, tmp_path)
+        for k in range(3)
+    ]
+    _finish(procs)
+    with agentnb.connect(url, home=tmp_path) as store:
+        _check_session(store, sessions[0], 3 * turns, {"p0", "p1", "p2"})
+        history = store.repo.history(sessions[0])
+    # A turn's three messages are contiguous: no process interleaved inside a turn.
+    for start in range(0, len(history), 3):
+        tags = {m.content.split()[0] for m in history[start : start + 3] if m.content}
+        assert len(tags) == 1
+
+
+@pytest.mark.slow
+def test_idle_store_releases_the_file(url: str, store_path: Path, tmp_path: Path) -> None:
+    (sid,) = _make_sessions(url, tmp_path, 1)
+    proc = _spawn(IDLER, {"url": url, "home": str(tmp_path), "session": sid}, tmp_path,
+                  stdin=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline().strip() == "wrote"
+        t0 = time.monotonic()
+        while True:  # the idle process must let go within about idle_release
+            try:
+                con = duckdb.connect(str(store_path))
+                break
+            except duckdb.IOException as exc:
+                assert "lock" in str(exc).lower()
+                assert time.monotonic() - t0 < 10, "the idle process kept the store locked"
+                time.sleep(0.05)
+        try:
+            assert con.execute("select count(*) from messages").fetchone()[0] == 3
+        finally:
+            con.close()
+        # ... and the idle process opens it again when it has work.
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().strip() == "wrote again"
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert _table_counts(store_path)["messages"] == 6
+
+
+@pytest.mark.slow
+def test_lock_timeout_raises_then_longer_timeout_waits(
+    url: str, store_path: Path, tmp_path: Path
+) -> None:
+    (sid,) = _make_sessions(url, tmp_path, 1)
+    holder = _spawn(HOLDER, {"path": str(store_path), "seconds": 3}, tmp_path)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        t0 = time.monotonic()
+        impatient = agentnb.connect(url, home=tmp_path, lock_timeout=0.5)
+        try:
+            with pytest.raises(StoreLockedError) as info:
+                impatient.repo.history(sid)
+        finally:
+            impatient.close()
+        waited = time.monotonic() - t0
+        assert 0.4 < waited < 2.5
+        message = str(info.value)
+        assert str(store_path) in message and "locked by another process" in message
+        assert "AGENTNB_LOCK_TIMEOUT" in message
+
+        patient = agentnb.connect(url, home=tmp_path, lock_timeout=20)
+        try:
+            records = patient.repo.append_turn(sid, [NewMessage(role="user", content="hi")])
+            assert records[0].position == 0
+            assert patient.db.holder.lock_retries > 0
+            assert [m.content for m in patient.repo.history(sid)] == ["hi"]
+        finally:
+            patient.close()
+        assert time.monotonic() - t0 < 20
+        out, err = holder.communicate(timeout=10)
+        assert holder.returncode == 0 and "released" in out, err
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+
+
+@pytest.mark.slow
+def test_kill_9_keeps_committed_turns(url: str, store_path: Path, tmp_path: Path) -> None:
+    (sid,) = _make_sessions(url, tmp_path, 1)
+    proc = _spawn(ENDLESS, {"url": url, "home": str(tmp_path), "session": sid}, tmp_path)
+    committed = 0
+    try:
+        while committed < 12:
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read()
+            committed = int(line.split()[1])
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    with agentnb.connect(url, home=tmp_path) as store:
+        history = store.repo.history(sid)
+        turns = len(history) // 3
+        # Every reported commit is there (one more may have committed unreported),
+        # and no turn is half written.
+        assert committed <= turns <= committed + 1
+        _check_session(store, sid, turns)
+        # The store is usable after the crash.
+        store.repo.append_turn(sid, [NewMessage(role="user", content="after")])
+        assert store.repo.history(sid, last=1)[0].position == 3 * turns
+
+
+def test_threads_share_one_store(url: str, tmp_path: Path) -> None:
+    threads_n, turns = 8, 12
+    errors: list[BaseException] = []
+    with agentnb.connect(url, home=tmp_path) as store:
+        agent = store.create_agent("threads")
+        sessions = [store.repo.create_session(agent.id).id for _ in range(threads_n)]
+        start = threading.Barrier(threads_n)
+
+        def work(k: int) -> None:
+            try:
+                start.wait()
+                for i in range(turns):
+                    store.repo.append_turn(
+                        sessions[k],
+                        [
+                            NewMessage(role="user", content=f"t{k} question {i}"),
+                            NewMessage(
+                                role="assistant",
+                                tool_calls=[NewToolCall(tool_name="add", status="success",
+                                                        input_args={"a": i})],
+                            ),
+                            NewMessage(role="assistant", content=f"t{k} answer {i}"),
+                        ],
+                    )
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        workers = [threading.Thread(target=work, args=(k,)) for k in range(threads_n)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(timeout=60)
+        assert not errors, errors
+        for k, sid in enumerate(sessions):
+            _check_session(store, sid, turns, {f"t{k}"})
+        assert store.repo.counts()["messages"] == threads_n * turns * 3
