@@ -145,6 +145,8 @@ def test_config_default_model_validates(shell, run, nb, caplog):
     assert "is not a model spec; use 'offline' or 'provider:model'" in caplog.text
     with pytest.raises(TraitError, match="provider:model"):
         nb.default_model = "gpt 4"
+    with pytest.raises(TraitError, match="unknown model provider 'acme'"):
+        nb.default_model = "acme:model-1"
     nb.default_model = "offline"
 
     shell.run_line_magic("config", 'AgentMagics.default_model = "ollama:llama3"')
@@ -289,6 +291,8 @@ def test_create_does_not_expand_variables(shell, run):
         ("create calc --template data-analist", "did you mean 'data-analyst'"),
         ("create calc --system 'unclosed", "No closing quotation"),
         ("create calc --model 'openai:x' --model-kwargs", "unrecognized arguments"),
+        ("create calc --model gpt-4o", "did you mean 'openai:gpt-4o'"),
+        ("create calc --model nope:x", "unknown model provider 'nope'"),
     ],
 )
 def test_create_mistakes_are_one_line_usage_errors(run, line, message):
@@ -368,6 +372,7 @@ def test_set_changes_config_and_renames(run, nb):
         ("set calc model", "expected key=value, got 'model'"),
         ("set calx model=offline", "did you mean 'calc'"),
         ("set name=9x", "invalid agent name"),
+        ("set model=llama3", "has no provider"),
     ],
 )
 def test_set_mistakes(run, line, message):

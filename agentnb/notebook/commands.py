@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from IPython.core.error import UsageError
 
-from .magics import NO_AGENT_HINT
+from .magics import NO_AGENT_HINT, check_model_spec
 from .parsing import MagicArgumentParser, close_match, split_line, user_errors, wants_help
 from .render import (
     BarChart,
@@ -317,7 +317,8 @@ def models(nb: "AgentMagics", args: argparse.Namespace) -> Table:
                 "yes" if getattr(p, "installed", False) else "no",
                 key_env or "-",
                 ("set" if getattr(p, "key_set", False) else "not set") if key_env else "-",
-                getattr(p, "extra", "") or "",
+                "" if getattr(p, "installed", False) or not getattr(p, "extra", None)
+                else f"pip install 'agentnb[{p.extra}]'",
             ]
         )
     # Say whether a key is set, never what it is.
@@ -347,6 +348,8 @@ def create(nb: "AgentMagics", args: argparse.Namespace) -> Notice:
     for _, fn in callables:
         _register(nb, fn)
     model = args.model or nb.default_model or None
+    if model:
+        check_model_spec(model)
     agent = nb.store.create_agent(
         args.name,
         model=model,
@@ -429,6 +432,8 @@ def set_(nb: "AgentMagics", args: argparse.Namespace) -> KeyValues:
         raise UsageError(f"nothing to set; type e.g. %agent set {who} model=offline temperature=0")
     agent = nb.require_agent(name)
     changes = parse_assignments(items)
+    if isinstance(changes.get("model"), str):
+        check_model_spec(changes["model"])
     rename = changes.pop("name", None)
     description = changes.pop("description", None)
     if rename is not None:

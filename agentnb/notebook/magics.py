@@ -83,6 +83,13 @@ class AgentMagics(Magics, Configurable):
                 f"AgentMagics.default_model: {value!r} is not a model spec; use 'offline' "
                 "or 'provider:model' such as 'openai:gpt-4o-mini' (see %agent models)"
             )
+        if value:
+            from ..errors import UserError
+
+            try:
+                check_model_spec(value)
+            except UserError as exc:
+                raise TraitError(f"AgentMagics.default_model: {exc}") from None
         return value
 
     @validate("database_url")
@@ -246,9 +253,11 @@ class AgentMagics(Magics, Configurable):
         """
         handle = self.require_agent(agent)
         if handle.name == self._current_agent and self._current_session is not None:
+            from ..errors import NotFoundError
+
             try:
                 session = self.store.repo.get_session(self._current_session)
-            except Exception:  # deleted elsewhere: start over
+            except NotFoundError:  # deleted from another kernel or the CLI: start over
                 session = None
             if session is not None and session.agent_id == handle.id:
                 return session
@@ -258,10 +267,36 @@ class AgentMagics(Magics, Configurable):
     @no_var_expand
     @line_magic
     def agent(self, line: str = "") -> Any:
-        """Manage agents, sessions, tools and the store: ``%agent help`` lists the subcommands."""
+        """Manage agents, sessions, tools and the agentnb store.
+
+        ::
+
+          %agent                          status: store, current agent and session
+          %agent list | templates | models
+          %agent create NAME [--template T] [--model SPEC] [--system TEXT] [--tools f,g]
+          %agent use NAME | show [NAME] | set [NAME] key=value ... | delete NAME --yes
+          %agent sessions [NAME] | new | resume ID | history [-n N]
+          %agent tool FUNC [...] [--approve]
+          %agent usage [--by agent|session|model|day]
+          %agent sql SELECT ...           the result is a DataFrame
+          %agent export [SESSION] --format md|json [--output FILE]
+          %agent keys create|list|revoke
+
+        ``%agent help`` lists every subcommand; ``%agent SUBCOMMAND --help``
+        shows its arguments. Settings: ``%config AgentMagics``.
+        """
         from .commands import dispatch
 
         return dispatch(self, line)
+
+
+def check_model_spec(spec: str) -> None:
+    """Raise a UserError if ``spec`` names no known provider (see :mod:`agentnb.models`)."""
+    try:
+        from ..models import parse_model_spec
+    except ImportError:  # pragma: no cover - the models package is part of agentnb
+        return
+    parse_model_spec(spec)
 
 
 def _kernel_id() -> str | None:
@@ -278,4 +313,4 @@ def _kernel_id() -> str | None:
     return match.group(1) if match else None
 
 
-__all__ = ["AgentMagics", "NO_AGENT_HINT"]
+__all__ = ["AgentMagics", "NO_AGENT_HINT", "check_model_spec"]
