@@ -622,6 +622,12 @@ def test_tool_mistakes(shell, run):
 # -- the dispatcher -----------------------------------------------------------------------------
 
 
+def test_tabs_and_extra_spaces_are_separators(run, nb):
+    run("  create\tcalc   --model   offline ")
+    assert nb.current_agent == "calc"
+    assert len(run("sql   select  *  from agents  where name = 'calc'  ")) == 1
+
+
 def test_unknown_subcommand_suggests(run):
     with pytest.raises(UsageError, match=r"unknown subcommand 'lsit'; did you mean %agent list\?"):
         run("lsit")

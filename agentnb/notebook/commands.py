@@ -108,7 +108,7 @@ def dispatch(nb: "AgentMagics", line: str) -> Any:
     if not stripped:
         with user_errors():
             return status(nb, argparse.Namespace())
-    name, _, rest = stripped.partition(" ")
+    name, rest = (stripped.split(None, 1) + [""])[:2]
     if name in ("-h", "--help"):
         name, rest = "help", ""
     cmd = COMMANDS.get(name)
