@@ -8,6 +8,7 @@ conversation is written by :meth:`Repository.append_turn` in one transaction.
 from __future__ import annotations
 
 import difflib
+import json
 import uuid
 from datetime import datetime
 from typing import Any, Iterable, Literal, Sequence
@@ -326,19 +327,33 @@ class Repository:
     def append_turn(
         self, session_id: uuid.UUID, messages: Sequence[NewMessage]
     ) -> list[MessageRecord]:
-        """Append the messages of one turn (with their tool calls) in one transaction."""
+        """Append the messages of one turn (with their tool calls) in one transaction.
+
+        On DuckDB the rows go in as one multi-row INSERT per table on the
+        driver connection (no SQL compilation per call: duckdb-engine has no
+        statement cache), and the next position comes from a per-session
+        cache validated by the session's ``updated_at`` stamp (see
+        :func:`_duckdb_append`) instead of a ``max(position)`` scan.
+        """
         if not messages:
             return []
         now = utcnow()
         message_rows: list[dict[str, Any]] = []
         call_rows: list[dict[str, Any]] = []
         records: list[MessageRecord] = []
+        positions: dict[uuid.UUID, tuple[int, datetime]] = self.__dict__.setdefault(
+            "_next_positions", {}
+        )
         with self.db.write() as conn:
-            next_pos = conn.execute(
-                sa.select(sa.func.coalesce(sa.func.max(messages_t.c.position), -1)).where(
-                    messages_t.c.session_id == session_id
-                )
-            ).scalar_one() + 1
+            fast = conn.dialect.name == "duckdb"
+            if fast:
+                next_pos = _duckdb_claim_positions(conn, session_id, now, positions)
+            else:
+                next_pos = conn.execute(
+                    sa.select(sa.func.coalesce(sa.func.max(messages_t.c.position), -1)).where(
+                        messages_t.c.session_id == session_id
+                    )
+                ).scalar_one() + 1
             for offset, msg in enumerate(messages):
                 message_id = uuid.uuid4()
                 created = msg.created_at or now
@@ -379,12 +394,18 @@ class Repository:
                     call_rows.append(crow)
                     calls.append(ToolCallRecord.model_validate(crow))
                 records.append(MessageRecord.model_validate({**mrow, "tool_calls": tuple(calls)}))
-            conn.execute(messages_t.insert(), message_rows)
-            if call_rows:
-                conn.execute(tool_calls_t.insert(), call_rows)
-            conn.execute(
-                sessions_t.update().where(sessions_t.c.id == session_id).values(updated_at=now)
-            )
+            if fast:
+                _duckdb_insert(conn, messages_t, message_rows)
+                _duckdb_insert(conn, tool_calls_t, call_rows)
+            else:
+                conn.execute(messages_t.insert(), message_rows)
+                if call_rows:
+                    conn.execute(tool_calls_t.insert(), call_rows)
+                conn.execute(
+                    sessions_t.update().where(sessions_t.c.id == session_id).values(updated_at=now)
+                )
+        if fast:  # committed: remember where this session continues
+            positions[session_id] = (next_pos + len(messages), _naive_utc(now))
         return records
 
     def history(
@@ -591,6 +612,65 @@ def _aware(value: datetime | None) -> datetime | None:
     from datetime import timezone
 
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+# -- DuckDB fast path of append_turn ---------------------------------------------
+def _naive_utc(value: datetime) -> datetime:
+    """How :class:`~agentnb.store.types.UTCDateTime` stores a datetime."""
+    from datetime import timezone
+
+    return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def _duckdb_claim_positions(
+    conn: Connection,
+    session_id: uuid.UUID,
+    now: datetime,
+    positions: dict[uuid.UUID, tuple[int, datetime]],
+) -> int:
+    """Stamp the session's ``updated_at`` and return its next message position.
+
+    ``positions`` maps a session to (next position, the ``updated_at`` this
+    process wrote with it). If the stamp is still the session's, nobody (no
+    other process, thread or store object) appended since, so the cached
+    position is right; the check is folded into the UPDATE the turn does
+    anyway. Otherwise the position comes from ``max(position)``. The caller
+    stores the new pair only after the commit.
+    """
+    raw = conn.connection.driver_connection
+    stamp = _naive_utc(now)
+    cached = positions.pop(session_id, None)
+    if cached is not None:
+        hit = raw.execute(
+            "UPDATE sessions SET updated_at = ? WHERE id = ? AND updated_at = ? RETURNING id",
+            [stamp, session_id, cached[1]],
+        ).fetchall()
+        if hit:
+            return cached[0]
+    raw.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", [stamp, session_id])
+    last = raw.execute(
+        "SELECT max(position) FROM messages WHERE session_id = ?", [session_id]
+    ).fetchone()[0]
+    return 0 if last is None else last + 1
+
+
+def _duckdb_insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """One multi-row INSERT on the driver connection, values as the column types bind them."""
+    if not rows:
+        return
+    cols = list(rows[0])
+    params: list[Any] = []
+    for row in rows:
+        for name in cols:
+            value = row[name]
+            if isinstance(value, datetime):
+                value = _naive_utc(value)
+            elif isinstance(value, (dict, list)):
+                value = json.dumps(value)
+            params.append(value)
+    one = "(" + ", ".join(["?"] * len(cols)) + ")"
+    sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES " + ", ".join([one] * len(rows))
+    conn.connection.driver_connection.execute(sql, params)
 
 
 __all__ = ["Repository", "validate_name", "short_id"]
