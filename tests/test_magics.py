@@ -580,6 +580,38 @@ def test_keys_mistakes(run, line, message):
 # -- tools ----------------------------------------------------------------------------------
 
 
+class _RecordingRegistry:
+    """Stands in for agentnb.tools.ToolRegistry: register(fn), refuses what it must."""
+
+    def __init__(self):
+        self.registered = {}
+
+    def register(self, fn, requires_approval: bool = False):
+        from agentnb.errors import ToolDefinitionError
+
+        if fn.__name__ == "<lambda>":
+            raise ToolDefinitionError("a lambda cannot be a tool: define it with def and a docstring")
+        self.registered[fn.__name__] = requires_approval
+        return fn
+
+    def names(self):
+        return list(self.registered)
+
+
+def test_tool_flow_with_any_registry(shell, run, nb):
+    nb._tools = registry = _RecordingRegistry()
+    shell.run_cell("def add(a: int, b: int) -> int:\n    'Add.'\n    return a + b\nsq = lambda x: x")
+    with pytest.raises(UsageError, match="a lambda cannot be a tool"):
+        run("tool sq")
+    notice = run("tool add")
+    assert "no current agent" in repr(notice) and registry.registered == {"add": False}
+    run("create calc --tools add")
+    run("tool add --approve")
+    assert registry.registered == {"add": True} and nb.approval_required == {"add"}
+    assert fresh_store().agent("calc").config.tools == ["add"]
+    assert run()["notebook tools"] == "add"
+
+
 def _tool_registry_or_skip():
     tools = pytest.importorskip("agentnb.tools")
     if not hasattr(tools, "ToolRegistry"):
