@@ -161,7 +161,11 @@ class OpenAIServer:
                 )
                 for m in results
             ]
-            return {"text": summarize_results(items), "tool_calls": [], "prompt_tokens": prompt_tokens}
+            return {
+                "text": summarize_results(items),
+                "tool_calls": [],
+                "prompt_tokens": prompt_tokens,
+            }
         schemas = {
             t["function"]["name"]: t["function"].get("parameters")
             for t in body.get("tools") or []

@@ -116,7 +116,8 @@ def test_ollama_not_installed_names_the_extra() -> None:
 def test_openai_missing_package_simulated(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "langchain_openai", None)
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    with pytest.raises(ModelNotAvailableError, match=r"langchain-openai package: pip install 'agentnb\[openai\]'"):
+    expected = r"langchain-openai package: pip install 'agentnb\[openai\]'"
+    with pytest.raises(ModelNotAvailableError, match=expected):
         resolve_model("openai:gpt-4o-mini")
     info = {p.name: p for p in list_providers()}
     assert info["openai"].installed is False

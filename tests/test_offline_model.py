@@ -38,7 +38,9 @@ def get_weather(location: str) -> str:
     return "It's sunny."
 
 
-def _stream(model: Any, messages: Any, **kwargs: Any) -> tuple[list[AIMessageChunk], AIMessageChunk]:
+def _stream(
+    model: Any, messages: Any, **kwargs: Any
+) -> tuple[list[AIMessageChunk], AIMessageChunk]:
     chunks = list(model.stream(messages, **kwargs))
     full = chunks[0]
     for chunk in chunks[1:]:

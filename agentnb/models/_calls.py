@@ -38,6 +38,9 @@ _YES = re.compile(r"\b(yes|true)\b", re.IGNORECASE)
 
 #: longest tool result quoted in full by :func:`summarize_results`
 RESULT_CHARS = 500
+#: a written call is at most this long, and at most this many ")" are tried
+_MAX_CALL_CHARS = 4_000
+_MAX_PARSE_ATTEMPTS = 64
 
 
 def count_tokens(text: str) -> int:
@@ -69,7 +72,6 @@ def call_id(name: str, args: Mapping[str, Any], position: int, turn: int = 0) ->
     return "call_" + hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-
 def _param_names(schema: Mapping[str, Any] | None) -> list[str]:
     if not schema:
         return []
@@ -80,10 +82,10 @@ def _parse_call(text: str, start: int, name: str) -> tuple[ast.Call | None, int]
     """The ``ast.Call`` starting at ``text[start]`` and the index after it."""
     pos = text.find("(", start)
     depth_end = pos
-    while True:
+    for _ in range(_MAX_PARSE_ATTEMPTS):
         depth_end = text.find(")", depth_end + 1)
-        if depth_end < 0:
-            return None, start + len(name)
+        if depth_end < 0 or depth_end - start > _MAX_CALL_CHARS:
+            break
         snippet = text[start : depth_end + 1]
         try:
             node = ast.parse(snippet, mode="eval").body
@@ -91,7 +93,8 @@ def _parse_call(text: str, start: int, name: str) -> tuple[ast.Call | None, int]
             continue
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name:
             return node, depth_end + 1
-        return None, start + len(name)
+        break
+    return None, start + len(name)
 
 
 def find_tool_calls(
@@ -172,22 +175,17 @@ def summarize_results(results: Iterable[tuple[str, str, bool]]) -> str:
     * one result: ``"add returned 5."`` or ``"add failed: <error>."``
     * several: ``"The results: add -> 5; mul -> error: <error>."``
     """
-    items = list(results)
+    items = [(name, _clip(content) or "(empty)", error) for name, content, error in results]
     if not items:
         return "No tool results."
     if len(items) == 1:
         name, content, error = items[0]
-        content = _clip(content)
-        if error:
-            return f"{name} failed: {content.rstrip('.')}."
-        return f"{name} returned {content}." if not content.endswith(".") else (
-            f"{name} returned {content}"
+        text = f"{name} failed: {content}" if error else f"{name} returned {content}"
+    else:
+        text = "The results: " + "; ".join(
+            f"{name} -> error: {content}" if error else f"{name} -> {content}"
+            for name, content, error in items
         )
-    parts = []
-    for name, content, error in items:
-        content = _clip(content)
-        parts.append(f"{name} -> error: {content}" if error else f"{name} -> {content}")
-    text = "The results: " + "; ".join(parts)
     return text if text.endswith(".") else text + "."
 
 
