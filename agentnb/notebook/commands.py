@@ -208,6 +208,15 @@ def _sessions_table(nb: "AgentMagics", summaries: Sequence[Any], title: str | No
                  empty="(no sessions yet: a session starts with the first %%chat)")
 
 
+def _session_counts(nb: "AgentMagics") -> dict[str, int]:
+    """Sessions per agent name, counted by the database (no per-session statistics)."""
+    _, rows = nb.store.sql_rows(
+        "select a.name, count(*) from sessions s join agents a on a.id = s.agent_id "
+        "group by a.name"
+    )
+    return {name: int(n) for name, n in rows}
+
+
 def _confirm_hint(cmd: str) -> str:
     return f"to confirm, type: %agent {cmd} --yes"
 
@@ -264,9 +273,7 @@ def help_(nb: "AgentMagics", args: argparse.Namespace) -> None:
 def list_agents(nb: "AgentMagics", args: argparse.Namespace) -> Table:
     store = nb.store
     agents = store.agents()
-    counts: dict[str, int] = {}
-    for s in store.sessions():
-        counts[s.agent_name] = counts.get(s.agent_name, 0) + 1
+    counts = _session_counts(nb)
     current = nb.current_agent
     rows = [
         [
@@ -401,7 +408,7 @@ def show(nb: "AgentMagics", args: argparse.Namespace) -> Stack:
         ],
         title="usage",
     )
-    n = len(agent.sessions())
+    n = _session_counts(nb).get(agent.name, 0)
     return Stack(
         _agent_card(agent.record),
         _sessions_table(nb, sessions, f"sessions ({min(n, 5)} latest of {n})", with_agent=False),
@@ -454,7 +461,7 @@ def set_(nb: "AgentMagics", args: argparse.Namespace) -> KeyValues:
 def delete(nb: "AgentMagics", args: argparse.Namespace) -> Notice:
     agent = nb.require_agent(args.name)
     if not args.yes:
-        n = len(agent.sessions())
+        n = _session_counts(nb).get(agent.name, 0)
         raise UsageError(
             f"this deletes agent {agent.name!r} and its {n} session{'s' if n != 1 else ''}; "
             + _confirm_hint(f"delete {agent.name}")
