@@ -607,7 +607,7 @@ def test_tool_flow_with_any_registry(shell, run, nb):
     assert "no current agent" in repr(notice) and registry.registered == {"add": False}
     run("create calc --tools add")
     run("tool add --approve")
-    assert registry.registered == {"add": True} and nb.approval_required == {"add"}
+    assert registry.registered == {"add": True}
     assert fresh_store().agent("calc").config.tools == ["add"]
     assert run()["notebook tools"] == "add"
 
@@ -633,9 +633,10 @@ def test_tool_registers_notebook_functions(shell, run, nb):
     notice = run("tool add")
     assert "add" in repr(notice)
     assert fresh_store().agent("calc").config.tools == ["mul", "add"]
+    assert nb.tools.get("add").requires_approval is False
     run("tool add --approve")
     assert fresh_store().agent("calc").config.tools == ["mul", "add"]
-    assert "add" in nb.approval_required
+    assert nb.tools.get("add").requires_approval is True
 
 
 def test_tool_mistakes(shell, run):
@@ -646,8 +647,11 @@ def test_tool_mistakes(shell, run):
         run("tool ad")
     with pytest.raises(UsageError, match="'value' is not a function"):
         run("tool value")
-    with pytest.raises(UsageError):
+    with pytest.raises(UsageError, match="a lambda cannot be a tool"):
         run("tool undocumented")
+    shell.run_cell("def untyped(x):\n    'Echo.'\n    return x")
+    with pytest.raises(UsageError, match="annotate parameter 'x'"):
+        run("tool untyped")
     assert fresh_store().agent("calc").config.tools == []
 
 

@@ -638,36 +638,17 @@ def keys(nb: "AgentMagics", args: argparse.Namespace) -> Any:
 
 # -- tools ------------------------------------------------------------------------
 def _registry_names(registry: Any) -> list[str]:
-    for attr in ("names", "list", "keys"):
-        member = getattr(registry, attr, None)
-        if callable(member):
-            try:
-                return sorted(str(n) for n in member())
-            except TypeError:
-                continue
-    try:
-        return sorted(str(n) for n in registry)
-    except TypeError:
-        return []
+    return sorted(registry.names())
 
 
 def _register(nb: "AgentMagics", fn: Any, *, approve: bool = False) -> str:
-    """Register a notebook function in the notebook's registry; its tool name."""
-    import inspect
+    """Register a notebook function in the notebook's registry; its tool name.
 
-    registry = nb.tools
-    kwargs: dict[str, Any] = {}
-    if approve:
-        params = inspect.signature(registry.register).parameters
-        for flag in ("requires_approval", "approve", "require_approval"):
-            if flag in params:
-                kwargs[flag] = True
-                break
-    result = registry.register(fn, **kwargs)
-    name = getattr(result, "name", None) or getattr(fn, "__name__", str(fn))
-    if approve:
-        nb.approval_required.add(name)
-    return name
+    A function that cannot be a tool (a lambda, no docstring, parameters
+    without type hints) raises ToolDefinitionError, a UserError.
+    """
+    spec = nb.tools.register(fn, requires_approval=approve)
+    return getattr(spec, "name", None) or fn.__name__
 
 
 @command(

@@ -71,8 +71,6 @@ class AgentMagics(Magics, Configurable):
         self._current_agent: str | None = None
         self._current_session: uuid.UUID | None = None
         self._default_checked = False
-        #: Tool names registered with ``%agent tool --approve``: ask before each call.
-        self.approval_required: set[str] = set()
 
     # -- configuration ---------------------------------------------------------
     @validate("default_model")
