@@ -174,7 +174,7 @@ def _finish(procs: list[subprocess.Popen], timeout: float = 60) -> list[dict]:
 
 @pytest.mark.slow
 def test_four_processes_write_concurrently(url: str, store_path: Path, tmp_path: Path) -> None:
-    turns = 30
+    turns = 25
     sessions = _make_sessions(url, tmp_path, 4)
     procs = [
         _spawn(WRITER, {"url": url, "home": str(tmp_path), "sessions": [sid],
@@ -195,7 +195,7 @@ def test_four_processes_write_concurrently(url: str, store_path: Path, tmp_path:
 def test_processes_sharing_one_session_get_distinct_positions(
     url: str, store_path: Path, tmp_path: Path
 ) -> None:
-    turns = 15
+    turns = 10
     sessions = _make_sessions(url, tmp_path, 1)
     procs = [
         _spawn(WRITER, {"url": url, "home": str(tmp_path), "sessions": sessions,

@@ -10,9 +10,18 @@ notebook kernels and the CLI on one store is the normal case, so a
 * waits when another process has the file: retries with jittered exponential
   backoff, bounded by ``lock_timeout``, then raises :class:`StoreLockedError`;
 * lets waiters in: a process that is waiting bumps the mtime of a small
-  ``<file>.waiters`` file; a holder that sees a recent bump closes its
-  connection after the current unit of work and pauses briefly before it
-  opens again, so a busy process cannot starve the others.
+  ``<file>.waiters`` file; a holder that sees a recent bump by someone else
+  closes its connection after the current unit of work (or at once when
+  idle) and pauses briefly before it opens again, so a busy process cannot
+  starve the others;
+* hands over quickly: on POSIX, agentnb processes also hold an exclusive
+  ``flock`` on that ``.waiters`` file while they have the database open (one
+  per process, shared by the process's holders, which DuckDB lets share the
+  file). Waiting for that lock is a cheap syscall polled every few
+  milliseconds, where retrying ``duckdb.connect`` costs milliseconds a try
+  and needed long backoff sleeps; the file changes hands within ~2 ms of its
+  release. Processes that do not take the gate (a raw ``duckdb`` session,
+  ``duckdb`` CLI) are still handled by retrying the open with backoff.
 
 Every unit of work runs under one re-entrant lock, so threads of one process
 (``agent.map`` workers, a widget's task) share the held connection safely.
@@ -42,8 +51,79 @@ log = logging.getLogger(__name__)
 #: Backoff between attempts to open a locked file: first delay and cap, seconds.
 BACKOFF_BASE = 0.005
 BACKOFF_CAP = 0.1
-#: A waiter's signal counts for this long (seconds).
-WAITER_FRESHNESS = 1.0
+#: A waiter's signal counts for this long (seconds); waiters renew it every WAITER_TOUCH.
+WAITER_FRESHNESS = 0.25
+WAITER_TOUCH = 0.02
+#: Polling interval of the inter-process gate (seconds, jittered up to twice this).
+GATE_POLL = 0.002
+#: How long a holder that stepped aside for waiters stays away (seconds, jittered).
+STEP_ASIDE = 0.01
+#: A busy holder keeps the file this long after opening it even when others wait
+#: (opening and closing cost tens of ms: hand over per batch, not per turn).
+HOLD_QUANTUM = 0.15
+
+try:  # POSIX: an inter-process gate with fast hand-over; elsewhere backoff only.
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+
+class _Gate:
+    """A process-wide exclusive ``flock`` on one file, shared by the process's holders.
+
+    Counted: taken when the first holder of this process opens the database,
+    dropped when the last one closes it (holders of one process share the
+    DuckDB instance, so they need not exclude each other).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+        self.count = 0
+        self.fd: int | None = None
+        self.usable = fcntl is not None
+
+    def try_acquire(self) -> bool:
+        """Take (or join) the gate without waiting; True when this process has it."""
+        with self.lock:
+            if self.count > 0:
+                self.count += 1
+                return True
+            if not self.usable:
+                self.count += 1
+                return True
+            try:
+                if self.fd is None:
+                    self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            except OSError:  # read-only directory, odd filesystem: backoff only
+                self.usable = False
+            self.count += 1
+            return True
+
+    def release(self) -> None:
+        with self.lock:
+            self.count -= 1
+            if self.count == 0 and self.fd is not None and self.usable:
+                try:
+                    fcntl.flock(self.fd, fcntl.LOCK_UN)
+                except OSError:  # pragma: no cover
+                    log.debug("releasing the store gate failed", exc_info=True)
+
+
+_GATES: dict[str, _Gate] = {}
+_GATES_LOCK = threading.Lock()
+
+
+def _gate_for(path: Path) -> _Gate:
+    key = os.path.realpath(path)
+    with _GATES_LOCK:
+        gate = _GATES.get(key)
+        if gate is None:
+            gate = _GATES[key] = _Gate(path)
+        return gate
 
 
 _LIVE_HOLDERS: "weakref.WeakSet[ConnectionHolder]" = weakref.WeakSet()
@@ -125,6 +205,10 @@ class ConnectionHolder:
         self._waiters = (
             self._file.with_name(self._file.name + ".waiters") if self._file else None
         )
+        self._gate = _gate_for(self._waiters) if self._waiters is not None else None
+        self._gated = False
+        self._last_touch = 0.0
+        self._last_touch_mono = 0.0
         self._lock = threading.RLock()
         self._depth = 0
         self._conn: Connection | None = None
@@ -134,7 +218,11 @@ class ConnectionHolder:
         self._closed = False
         #: How many times this holder had to wait for another process (for benchmarks).
         self.lock_retries = 0
+        #: Seconds spent waiting for other processes: longest single wait, and in total.
+        self.max_wait = 0.0
+        self.total_wait = 0.0
         self._pause_until = 0.0
+        self._opened_at = 0.0
         _LIVE_HOLDERS.add(self)
 
     # -- public -------------------------------------------------------------
@@ -197,35 +285,83 @@ class ConnectionHolder:
         if delay > 0:
             time.sleep(delay)
         self._conn = self._open_with_retry()
+        self._opened_at = time.monotonic()
         return self._conn
 
     def _open_with_retry(self) -> Connection:
         if self._file is None:
             return self.engine.connect()
-        deadline = time.monotonic() + self.lock_timeout
+        start = time.monotonic()
+        deadline = start + self.lock_timeout
+        waited = self._enter_gate(deadline)
         attempt = 0
-        while True:
-            try:
-                return self.engine.connect()
-            except sa.exc.OperationalError as exc:
-                if not is_lock_error(exc):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise StoreLockedError(
-                        f"the store {self._file} is locked by another process "
-                        f"and stayed locked for {self.lock_timeout:g} s "
-                        "(set AGENTNB_LOCK_TIMEOUT to wait longer)"
-                    ) from None
-                self.lock_retries += 1
+        try:
+            while True:
+                try:
+                    conn = self.engine.connect()
+                    break
+                except sa.exc.OperationalError as exc:
+                    if not is_lock_error(exc):
+                        raise
+                    if time.monotonic() >= deadline:
+                        raise self._locked_error() from None
+                    self.lock_retries += 1
+                    self._signal_waiting()
+                    attempt += 1
+                    cap = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** min(attempt, 10)))
+                    time.sleep(random.uniform(BACKOFF_BASE / 2, cap))
+        except BaseException:
+            self._leave_gate()
+            raise
+        if waited or attempt:
+            wait = time.monotonic() - start
+            self.total_wait += wait
+            self.max_wait = max(self.max_wait, wait)
+        return conn
+
+    def _locked_error(self) -> StoreLockedError:
+        return StoreLockedError(
+            f"the store {self._file} is locked by another process "
+            f"and stayed locked for {self.lock_timeout:g} s "
+            "(set AGENTNB_LOCK_TIMEOUT to wait longer)"
+        )
+
+    def _enter_gate(self, deadline: float) -> bool:
+        """Wait (polling, bounded by ``deadline``) for this process's turn at the gate.
+
+        True when it had to wait.
+        """
+        gate = self._gate
+        if gate is None or self._gated:
+            return False
+        waited = False
+        start = time.monotonic()
+        while not gate.try_acquire():
+            waited = True
+            if time.monotonic() >= deadline:
+                raise self._locked_error()
+            self.lock_retries += 1
+            now = time.monotonic()
+            if now - self._last_touch_mono >= WAITER_TOUCH:
+                self._last_touch_mono = now
                 self._signal_waiting()
-                attempt += 1
-                cap = min(BACKOFF_CAP, BACKOFF_BASE * (2 ** min(attempt, 10)))
-                time.sleep(random.uniform(BACKOFF_BASE / 2, cap))
+            # Age priority: the longer a process has waited, the faster it polls,
+            # so it wins the next hand-over against newcomers (no starvation).
+            poll = GATE_POLL / (1.0 + 20.0 * (now - start))
+            time.sleep(max(random.uniform(poll / 2, poll * 2), 0.0002))
+        self._gated = True
+        return waited
+
+    def _leave_gate(self) -> None:
+        if self._gated and self._gate is not None:
+            self._gated = False
+            self._gate.release()
 
     def _signal_waiting(self) -> None:
         assert self._waiters is not None
         try:
             self._waiters.touch()
+            self._last_touch = time.time()
         except OSError:  # read-only directory: waiters just rely on idle release
             pass
 
@@ -236,7 +372,8 @@ class ConnectionHolder:
             mtime = self._waiters.stat().st_mtime
         except OSError:
             return False
-        return time.time() - mtime < WAITER_FRESHNESS
+        # A bump of our own (made while we waited) does not count.
+        return mtime > self._last_touch and time.time() - mtime < WAITER_FRESHNESS
 
     def _after_use(self) -> None:
         self._last_used = time.monotonic()
@@ -244,10 +381,12 @@ class ConnectionHolder:
             return
         if self._file is None:
             return  # other dialects: keep the pooled connection
-        if self.idle_release <= 0 or self._others_waiting():
+        held_for = self._last_used - self._opened_at
+        if self.idle_release <= 0 or (held_for >= HOLD_QUANTUM and self._others_waiting()):
             self._close_conn()
             # Step aside long enough for a waiter's backoff to find the file free.
-            self._pause_until = time.monotonic() + random.uniform(0.5, 1.5) * BACKOFF_CAP
+            step = STEP_ASIDE if self._gate is not None and self._gate.usable else BACKOFF_CAP
+            self._pause_until = time.monotonic() + random.uniform(0.5, 1.5) * step
             return
         self._start_reaper()
         self._wake.notify_all()
@@ -261,6 +400,7 @@ class ConnectionHolder:
                 conn.close()
             except Exception:  # pragma: no cover - closing must not raise
                 log.debug("closing a store connection failed", exc_info=True)
+        self._leave_gate()
 
     def _start_reaper(self) -> None:
         if self._reaper is not None and self._reaper.is_alive():
@@ -274,7 +414,10 @@ class ConnectionHolder:
         with self._lock:
             while not self._closed and self._conn is not None:
                 idle_for = time.monotonic() - self._last_used
-                if self._depth == 0 and idle_for >= self.idle_release:
+                if self._depth == 0 and (
+                    idle_for >= self.idle_release or self._others_waiting()
+                ):
                     self._close_conn()
                     return
-                self._wake.wait(timeout=max(self.idle_release - idle_for, 0.01))
+                # Wake often enough to let a waiting process in before idle_release.
+                self._wake.wait(timeout=min(max(self.idle_release - idle_for, 0.01), 0.02))
