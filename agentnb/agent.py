@@ -170,8 +170,14 @@ class Agent:
             raise InvalidValueError("the message is empty")
         self.refresh()
         record = session_record or self._session_for_turn(session, new_session)
-        spec = model or self.config.model
-        chat_model = self.store.model(spec, self.config.model_kwargs)
+        if model is not None and not isinstance(model, str):
+            # a ready langchain-core chat model object
+            chat_model = model
+            spec = str(getattr(model, "model_name", None) or getattr(model, "model", None)
+                       or type(model).__name__)
+        else:
+            spec = model or self.config.model
+            chat_model = self.store.model(spec, self.config.model_kwargs)
         return TurnRequest(
             agent=self.record, session_id=record.id, message=message, model=chat_model,
             model_name=spec, tools=self._tool_specs(tools), schema=schema, approve=approve,
@@ -181,7 +187,7 @@ class Agent:
 
     async def astream(self, message: str, *, session: str | uuid.UUID | None = None,
                       new_session: bool = False, schema: Any = None, tools: bool = True,
-                      model: str | None = None,
+                      model: Any = None,
                       approve: Callable[[ApprovalRequested], bool | Awaitable[bool]] | None = None,
                       ) -> AsyncIterator[Event]:
         """Stream one turn's events on the current event loop.
@@ -218,11 +224,12 @@ class Agent:
 
     def stream(self, message: str, *, session: str | uuid.UUID | None = None,
                new_session: bool = False, schema: Any = None, tools: bool = True,
-               model: str | None = None,
+               model: Any = None,
                approve: Callable[[ApprovalRequested], bool] | None = None) -> Iterator[Event]:
         """Stream one turn's events (synchronously).
 
-        ``approve(event)`` is called in this thread for a tool that needs
+        ``model`` overrides the agent's model for this turn: a spec string
+        or a langchain-core chat model object. ``approve(event)`` is called in this thread for a tool that needs
         approval (no callback: denied). On Ctrl-C the turn stops, is stored
         marked ``interrupted``, its ``TurnFinished`` is yielded, and the
         KeyboardInterrupt propagates.

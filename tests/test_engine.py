@@ -1,0 +1,351 @@
+"""The agent loop with the offline model: what a turn produces and stores."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any, Literal
+
+import pytest
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import BaseModel
+
+from agentnb.events import (
+    ApprovalRequested,
+    MessageCompleted,
+    Token,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnError,
+    TurnFinished,
+    TurnStarted,
+    Usage,
+)
+from agentnb.models import OfflineChatModel
+
+
+class Boom(RuntimeError):
+    pass
+
+
+class RateLimitError(Exception):
+    """Named like the providers' rate-limit errors, so the engine retries it."""
+
+
+class ScriptedModel(BaseChatModel):
+    """A test model: raises the queued errors first, then answers like the offline model."""
+
+    errors: list = []
+    calls: int = 0
+    seen: list = []
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def bind_tools(self, tools, **kwargs):
+        return self
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        self.calls += 1
+        self.seen.append(list(messages))
+        if self.errors:
+            raise self.errors.pop(0)
+        text = "fine: " + str(messages[-1].content)
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(
+            text, usage_metadata={"input_tokens": 3, "output_tokens": 2, "total_tokens": 5}))])
+
+
+class LoopingModel(BaseChatModel):
+    """Always asks for another tool call: the loop must stop at max_iterations."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "looping"
+
+    def bind_tools(self, tools, **kwargs):
+        return self
+
+    def _generate(self, messages, stop=None, run_manager=None, **kwargs) -> ChatResult:
+        n = sum(1 for m in messages if m.type == "tool")
+        msg = AIMessage("", tool_calls=[{"id": f"c{n}", "name": "add", "args": {"a": n, "b": 1}}])
+        return ChatResult(generations=[ChatGeneration(message=msg)])
+
+
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+def mul(a: int, b: int) -> int:
+    """Multiply two integers."""
+    return a * b
+
+
+@pytest.fixture
+def calc(duck_store):
+    agent = duck_store.create_agent("calc", system="You are a calculator.")
+    agent.tool(add)
+    agent.tool(mul)
+    return agent
+
+
+def test_one_tool_call_turn(calc, duck_store):
+    events = list(calc.stream("Please add(a=2, b=3)"))
+    kinds = [type(e) for e in events]
+    assert kinds[0] is TurnStarted and kinds[-1] is TurnFinished
+    assert ToolCallStarted in kinds and ToolCallFinished in kinds and Usage in kinds
+    assert any(isinstance(e, Token) for e in events)
+    reply = events[-1].reply
+    assert reply.status == "complete"
+    assert "5" in reply.text
+    (call,) = reply.tool_calls
+    assert (call.tool_name, call.input_args, call.output, call.status) == (
+        "add", {"a": 2, "b": 3}, "5", "success")
+    assert call.error_message is None and call.execution_time_ms >= 0
+    assert reply.usage.input_tokens > 0 and reply.usage.output_tokens > 0
+    # stored: user, assistant with the call, tool result, final assistant
+    history = duck_store.history(reply.session_id)
+    assert [m.role for m in history] == ["user", "assistant", "tool", "assistant"]
+    assert history[0].content == "Please add(a=2, b=3)"
+    assert history[1].tool_calls[0].output == "5"
+    assert history[2].content == "5"
+    assert history[3].content == reply.text
+    assert all(m.model == "offline" for m in history if m.role == "assistant")
+    assert sum(m.output_tokens or 0 for m in history) == reply.usage.output_tokens
+    assert sum(m.input_tokens or 0 for m in history) == reply.usage.input_tokens
+
+
+def test_turns_continue_the_session(calc, duck_store):
+    first = calc.chat("hello there")
+    second = calc.chat("and again")
+    assert first.session_id == second.session_id
+    assert [m.position for m in duck_store.history(first.session_id)] == [0, 1, 2, 3]
+    third = calc.chat("fresh start", new_session=True)
+    assert third.session_id != first.session_id
+
+
+def test_parallel_tool_calls_overlap(duck_store):
+    agent = duck_store.create_agent("par")
+    spans: dict[str, tuple[float, float]] = {}
+
+    def slow_a(x: int) -> int:
+        """Slow identity A."""
+        start = time.monotonic()
+        time.sleep(0.3)
+        spans["a"] = (start, time.monotonic())
+        return x
+
+    def slow_b(x: int) -> int:
+        """Slow identity B."""
+        start = time.monotonic()
+        time.sleep(0.3)
+        spans["b"] = (start, time.monotonic())
+        return x * 10
+
+    agent.tool(slow_a)
+    agent.tool(slow_b)
+    reply = agent.chat("run slow_a(x=1) and slow_b(x=2)")
+    assert [c.tool_name for c in reply.tool_calls] == ["slow_a", "slow_b"]
+    assert [c.output for c in reply.tool_calls] == ["1", "20"]
+    # both started before either finished: they ran in parallel
+    assert max(spans["a"][0], spans["b"][0]) < min(spans["a"][1], spans["b"][1])
+    assert "1" in reply.text and "20" in reply.text
+    history = duck_store.history(reply.session_id)
+    assert len(history[1].tool_calls) == 2
+
+
+def test_failing_tool_becomes_error_the_model_sees(duck_store):
+    agent = duck_store.create_agent("f")
+
+    def explode(x: int) -> int:
+        """Always fails."""
+        raise ValueError(f"cannot handle {x}")
+
+    agent.tool(explode)
+    reply = agent.chat("explode(x=7)")
+    assert reply.status == "complete"
+    (call,) = reply.tool_calls
+    assert call.status == "error" and "ValueError: cannot handle 7" in call.error_message
+    tool_msg = duck_store.history(reply.session_id)[2]
+    assert tool_msg.role == "tool" and "cannot handle 7" in tool_msg.content
+    assert "error" in reply.text.lower() or "cannot handle 7" in reply.text
+
+
+def test_slow_tool_times_out(duck_store):
+    agent = duck_store.create_agent("slow", tool_timeout=0.2)
+
+    def sleepy(seconds: float) -> str:
+        """Sleeps."""
+        time.sleep(seconds)
+        return "woke"
+
+    agent.tool(sleepy)
+    reply = agent.chat("sleepy(seconds=2)")
+    (call,) = reply.tool_calls
+    assert call.status == "timeout"
+    assert reply.status == "complete"
+
+
+def test_max_iterations(duck_store):
+    agent = duck_store.create_agent("loop", max_iterations=3)
+    agent.tool(add)
+    reply = agent.chat("go", model=LoopingModel())
+    assert reply.status == "error" and "max_iterations=3" in reply.error
+    history = duck_store.history(reply.session_id)
+    assert sum(1 for m in history if m.role == "tool") == 3
+    assert history[-1].status == "error"
+    # the session is still usable
+    assert agent.chat("hello").status == "complete"
+
+
+def test_model_error_is_stored_and_session_survives(duck_store):
+    agent = duck_store.create_agent("m")
+    model = ScriptedModel(errors=[Boom("the model broke")])
+    events = list(agent.stream("hi", model=model))
+    assert any(isinstance(e, TurnError) and "the model broke" in e.message for e in events)
+    reply = events[-1].reply
+    assert reply.status == "error" and "Boom: the model broke" == reply.error
+    history = duck_store.history(reply.session_id)
+    assert [(m.role, m.status) for m in history] == [("user", "complete"), ("assistant", "error")]
+    assert history[1].attrs["error"] == "Boom: the model broke"
+    ok = agent.chat("again", model=model)
+    assert ok.status == "complete" and ok.text == "fine: again"
+    # the failed turn's empty answer is not replayed to the model
+    assert [m.type for m in model.seen[-1]] == ["human", "human"]
+
+
+def test_retryable_model_error_is_retried(duck_store, monkeypatch):
+    import agentnb.engine as engine
+
+    monkeypatch.setattr(engine, "RETRY_BASE_DELAY", 0.01)
+    agent = duck_store.create_agent("r")
+    model = ScriptedModel(errors=[RateLimitError("slow down"), TimeoutError("timed out")])
+    events = list(agent.stream("hi", model=model))
+    retries = [e for e in events if isinstance(e, TurnError)]
+    assert len(retries) == 2 and all(e.retryable for e in retries)
+    assert events[-1].reply.status == "complete" and model.calls == 3
+
+
+def test_retries_are_bounded(duck_store, monkeypatch):
+    import agentnb.engine as engine
+
+    monkeypatch.setattr(engine, "RETRY_BASE_DELAY", 0.01)
+    agent = duck_store.create_agent("r2")
+    model = ScriptedModel(errors=[RateLimitError("no")] * 10)
+    reply = agent.chat("hi", model=model)
+    assert reply.status == "error" and model.calls == engine.MAX_MODEL_RETRIES + 1
+
+
+def test_closing_the_stream_early_keeps_partial_answer(duck_store):
+    agent = duck_store.create_agent("long", model_kwargs={"token_delay": 0.005})
+    stream = agent.stream("Tell me a story in 400 words")
+    got = []
+    for event in stream:
+        if isinstance(event, Token):
+            got.append(event.text)
+            if len(got) >= 10:
+                break
+    stream.close()
+    session = agent.session_id
+    history = duck_store.history(session)
+    assert [m.role for m in history] == ["user", "assistant"]
+    assert history[1].status == "interrupted"
+    assert history[1].content.startswith("".join(got))
+    assert 0 < len(history[1].content.split()) < 400
+    assert agent.chat("still there?").status == "complete"
+
+
+def test_ctrl_c_interrupts_chat(duck_store):
+    import _thread
+
+    agent = duck_store.create_agent("ctrlc", model_kwargs={"token_delay": 0.01})
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        agent.chat("Tell me a story in 2000 words")
+    timer.join()
+    history = duck_store.history(agent.session_id)
+    assert history[-1].status == "interrupted" and history[-1].content
+
+
+def test_async_cancel_keeps_partial(duck_store):
+    agent = duck_store.create_agent("acancel", model_kwargs={"token_delay": 0.01})
+
+    async def main():
+        task = asyncio.ensure_future(agent.achat("Tell me a story in 1000 words"))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+    asyncio.run(main())
+    history = duck_store.history(agent.session_id)
+    assert history[-1].status == "interrupted"
+
+
+def test_async_api(calc):
+    async def main():
+        kinds = [type(e).__name__ async for e in calc.astream("add(a=1, b=1)")]
+        reply = await calc.achat("mul(a=3, b=4)")
+        return kinds, reply
+
+    kinds, reply = asyncio.run(main())
+    assert kinds[0] == "TurnStarted" and kinds[-1] == "TurnFinished"
+    assert reply.tool_calls[0].output == "12"
+
+
+class Label(BaseModel):
+    sentiment: Literal["positive", "negative", "neutral"]
+    score: int
+
+
+def test_structured_output(duck_store):
+    agent = duck_store.create_agent("lab")
+    reply = agent.chat("This is negative, score 3", schema=Label)
+    assert isinstance(reply.data, Label)
+    assert reply.data.sentiment == "negative"
+    stored = duck_store.history(reply.session_id)[-1]
+    assert stored.attrs["schema"] == "Label"
+    assert Label.model_validate_json(stored.content) == reply.data
+
+
+def test_approval_required_tools(duck_store):
+    agent = duck_store.create_agent("appr")
+
+    def wipe(path: str) -> str:
+        """Pretend to delete a path."""
+        return f"wiped {path}"
+
+    agent.tool(wipe, requires_approval=True)
+    denied = agent.chat("wipe(path='x')")
+    assert denied.tool_calls[0].status == "denied"
+    seen = []
+    approved = agent.chat("wipe(path='y')", approve=lambda ev: seen.append(ev) or True)
+    assert isinstance(seen[0], ApprovalRequested) and seen[0].input_args == {"path": "y"}
+    assert approved.tool_calls[0].status == "success" and approved.tool_calls[0].output == "wiped y"
+    agent.set(auto_approve=True)
+    assert agent.chat("wipe(path='z')").tool_calls[0].status == "success"
+
+
+def test_no_tools_flag(calc):
+    reply = calc.chat("add(a=1, b=2)", tools=False)
+    assert reply.tool_calls == []
+
+
+def test_unknown_tool_in_config_is_skipped(duck_store):
+    agent = duck_store.create_agent("ghost", tools=["not_defined_anywhere"])
+    reply = agent.chat("hello")
+    assert reply.status == "complete"
+
+
+def test_empty_message_is_a_user_error(calc):
+    from agentnb.errors import UserError
+
+    with pytest.raises(UserError):
+        calc.chat("   ")

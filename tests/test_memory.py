@@ -1,0 +1,144 @@
+"""Memory strategies at their boundaries, over real stored turns."""
+
+from __future__ import annotations
+
+import pytest
+from langchain_core.messages import HumanMessage
+
+from agentnb import memory as mem
+from agentnb.schemas import MemoryConfig, NewMessage, NewToolCall
+
+
+def _store_turns(store, n: int, *, with_tool: bool = True):
+    agent = store.create_agent("m")
+    session = store.repo.create_session(agent.id)
+    for i in range(n):
+        turn = [NewMessage(role="user", content=f"question {i}")]
+        if with_tool:
+            call = NewToolCall(tool_name="add", input_args={"a": i}, output=str(i), status="success")
+            turn.append(NewMessage(role="assistant", content="", tool_calls=[call]))
+            # the engine links a tool result to its call by the call's record id
+            store_turn = turn
+        turn.append(NewMessage(role="assistant", content=f"answer {i}"))
+        records = store.repo.append_turn(session.id, turn)
+        if with_tool:
+            # add the tool message pointing at the stored call id (as the engine does)
+            call_id = records[1].tool_calls[0].id
+            store.repo.append_turn(session.id, [NewMessage(
+                role="tool", content=str(i),
+                attrs={"tool_call_record_id": str(call_id), "tool_name": "add"})])
+    return session, store.history(session.id)
+
+
+def _humans(messages):
+    return [m.content for m in messages if m.type == "human"]
+
+
+def test_full_keeps_everything(duck_store):
+    _, history = _store_turns(duck_store, 5, with_tool=False)
+    ctx = mem.build_context(MemoryConfig(strategy="full"), "sys", history, HumanMessage("new"))
+    assert ctx[0].type == "system" and ctx[0].content == "sys"
+    assert _humans(ctx) == [f"question {i}" for i in range(5)] + ["new"]
+
+
+@pytest.mark.parametrize("n,window,expected", [(5, 2, 2), (2, 2, 2), (1, 3, 1), (0, 2, 0)])
+def test_window(duck_store, n, window, expected):
+    _, history = _store_turns(duck_store, n, with_tool=False)
+    ctx = mem.build_context(MemoryConfig(strategy="window", window_turns=window), "sys",
+                            history, HumanMessage("new"))
+    assert _humans(ctx)[:-1] == [f"question {i}" for i in range(n - expected, n)]
+    assert ctx[0].type == "system"
+
+
+def test_tool_call_never_separated_from_result():
+    from agentnb.schemas import MessageRecord, ToolCallRecord
+    import uuid
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc)
+    sid = uuid.uuid4()
+    call_rec = uuid.uuid4()
+    msgs = [
+        MessageRecord(id=uuid.uuid4(), session_id=sid, position=0, role="user", content="q",
+                      created_at=now),
+        MessageRecord(id=uuid.uuid4(), session_id=sid, position=1, role="assistant", content="",
+                      created_at=now, tool_calls=(ToolCallRecord(
+                          id=call_rec, message_id=uuid.uuid4(), tool_name="add",
+                          input_args={"a": 1}, output="1", status="success",
+                          created_at=now, updated_at=now),)),
+        MessageRecord(id=uuid.uuid4(), session_id=sid, position=2, role="tool", content="1",
+                      created_at=now, attrs={"tool_call_record_id": str(call_rec)}),
+        MessageRecord(id=uuid.uuid4(), session_id=sid, position=3, role="assistant",
+                      content="one", created_at=now),
+    ]
+    ctx = mem.build_context(MemoryConfig(strategy="window", window_turns=1), "", msgs, None)
+    assert [m.type for m in ctx] == ["human", "ai", "tool", "ai"]
+    assert ctx[1].tool_calls[0]["id"] == ctx[2].tool_call_id
+    # a window that starts mid-turn (tool result without its call) drops the orphan
+    ctx = mem.build_context(MemoryConfig(strategy="full"), "", msgs[2:], None)
+    assert ctx == []
+    # an interrupted turn: the call has no stored result -> the call is dropped, text kept
+    ctx = mem.build_context(MemoryConfig(strategy="full"), "", msgs[:2], None)
+    assert [m.type for m in ctx] == ["human"]
+
+
+def test_tokens_budget(duck_store):
+    _, history = _store_turns(duck_store, 10, with_tool=False)
+    count = mem.approx_tokens
+    new = HumanMessage("new")
+    one_turn = count([HumanMessage("question 9"), HumanMessage("answer 9")])
+    fixed = count([new])
+    # a budget for exactly three turns keeps exactly the last three
+    cfg = MemoryConfig(strategy="tokens", max_tokens=fixed + 3 * one_turn)
+    ctx = mem.build_context(cfg, "", history, new, count_tokens=count)
+    assert _humans(ctx) == ["question 7", "question 8", "question 9", "new"]
+    assert count(ctx) <= cfg.max_tokens
+    # one token less: two turns
+    cfg = MemoryConfig(strategy="tokens", max_tokens=fixed + 3 * one_turn - 1)
+    ctx = mem.build_context(cfg, "", history, new, count_tokens=count)
+    assert _humans(ctx) == ["question 8", "question 9", "new"]
+    # a budget too small for any turn still sends the new message
+    ctx = mem.build_context(MemoryConfig(strategy="tokens", max_tokens=1), "", history, new)
+    assert _humans(ctx) == ["new"]
+
+
+def test_summary_due_boundaries(duck_store):
+    cfg = MemoryConfig(strategy="summary", keep_turns=2)
+    _, history = _store_turns(duck_store, 2, with_tool=False)
+    assert mem.summary_due(cfg, history, None) is None  # everything fits in the window
+    _, history3 = _store_turns_more(duck_store, 1)
+    due = mem.summary_due(cfg, history3, None)
+    assert due is not None
+    older, through = due
+    assert [m.content for m in older if m.role == "user"] == ["question 0"]
+    stored = {"text": "s", "through_position": through}
+    assert mem.summary_due(cfg, history3, stored) is None
+    # refreshed only once keep_turns more turns aged out
+    _, history4 = _store_turns_more(duck_store, 1)
+    assert mem.summary_due(cfg, history4, stored) is None
+    _, history5 = _store_turns_more(duck_store, 1)
+    older, _ = mem.summary_due(cfg, history5, stored)
+    assert [m.content for m in older if m.role == "user"] == ["question 1", "question 2"]
+
+
+def _store_turns_more(store, n):
+    agent = store.agent("m")
+    session = store.repo.latest_session(agent.id)
+    count = len([m for m in store.history(session.id) if m.role == "user"])
+    for i in range(count, count + n):
+        store.repo.append_turn(session.id, [NewMessage(role="user", content=f"question {i}"),
+                                            NewMessage(role="assistant", content=f"answer {i}")])
+    return session, store.history(session.id)
+
+
+def test_summary_strategy_in_engine(duck_store):
+    agent = duck_store.create_agent("sum", system="sys", memory={"strategy": "summary",
+                                                                 "keep_turns": 2})
+    for i in range(4):
+        agent.chat(f"message number {i}")
+    session = duck_store.session(agent.session_id)
+    summary = session.attrs["summary"]
+    assert summary["text"] and summary["through_position"] >= 1
+    # the stored summary is reused: the next turn does not change it
+    agent.chat("message number 4")
+    assert duck_store.session(agent.session_id).attrs["summary"] == summary
