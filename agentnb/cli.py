@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import uuid
 from datetime import datetime
@@ -46,8 +47,18 @@ PROG = "agentnb"
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with one-line errors: ``agentnb: error: ...`` plus where to get help."""
 
+    #: Set on subcommands without subcommands of their own: their stray arguments
+    #: are reported with their own ``--help`` hint rather than the top-level one.
+    leaf = False
+
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{PROG}: error: {message}\n(see {self.prog} --help)\n")
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        namespace, extras = super().parse_known_args(args, namespace)
+        if self.leaf and extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
 
 
 def _add_db_option(parser: argparse.ArgumentParser, default: Any) -> None:
@@ -93,6 +104,7 @@ def _leaf(sub: Any, name: str, help: str, func: Callable, *, listing: bool = Fal
         parents=[_common()],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.leaf = True
     if listing:
         parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(func=func)
@@ -189,6 +201,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         ctx.err.write(f"{PROG}: interrupted\n")
         return 130
+    except BrokenPipeError:
+        # The reader went away (``agentnb sessions list | head``): not worth a traceback.
+        # Point stdout at devnull so the interpreter's final flush does not fail again.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 1
     finally:
         ctx.close()
 

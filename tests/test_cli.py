@@ -821,14 +821,72 @@ def test_subprocess_user_errors_have_no_traceback(home, argv):
 
 
 def test_subprocess_usage_error(home):
-    result = cli("agents", "create", "--colour", "x")
+    result = cli("agents", "create")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert lines == ["agentnb: error: unrecognized arguments: --colour",
-                     "(see agentnb agents create --help)"] or (
-        len(lines) == 2 and lines[0].startswith("agentnb: error: ")
+    assert lines == ["agentnb: error: the following arguments are required: NAME",
+                     "(see agentnb agents create --help)"]
+    result = cli("agents", "list", "--colour")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == "agentnb: error: unrecognized arguments: --colour"
+    assert len(lines) == 2 and lines[1].startswith("(see agentnb") and lines[1].endswith("--help)")
+
+
+def test_subprocess_store_locked_too_long(seeded, home):
+    import duckdb
+
+    holder = duckdb.connect(str(home / "agentnb.duckdb"))  # this process keeps the file
+    try:
+        env = {**os.environ, "AGENTNB_LOCK_TIMEOUT": "0.3"}
+        result = subprocess.run([sys.executable, "-m", "agentnb.cli", "agents", "list"],
+                                capture_output=True, text=True, timeout=120, env=env)
+    finally:
+        holder.close()
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("agentnb: error: ") and "locked" in lines[0]
+    assert "AGENTNB_LOCK_TIMEOUT" in lines[0]
+
+
+def test_store_from_a_newer_agentnb(seeded, home, capsys):
+    import duckdb
+
+    con = duckdb.connect(str(home / "agentnb.duckdb"))
+    try:
+        con.execute("update alembic_version set version_num = '9999'")
+    finally:
+        con.close()
+    code, out, err = run(capsys, "agents", "list")
+    assert_user_error(code, out, err, "newer agentnb", "9999")
+    code, out, err = run(capsys, "init")
+    assert_user_error(code, out, err, "newer agentnb")
+    code, out, err = run(capsys, "db", "upgrade")
+    assert_user_error(code, out, err, "newer agentnb")
+    code, out, _ = run(capsys, "db", "current")
+    assert code == 0 and out.startswith("9999 (newer than this agentnb")
+    # untouched
+    con = duckdb.connect(str(home / "agentnb.duckdb"))
+    try:
+        assert con.execute("select count(*) from agents").fetchone() == (2,)
+    finally:
+        con.close()
+
+
+def test_output_into_a_closed_pipe_is_quiet(seeded):
+    script = (
+        "import subprocess, sys\n"
+        "p = subprocess.Popen([sys.executable, '-m', 'agentnb.cli', 'templates', 'list'],"
+        " stdout=subprocess.PIPE, stderr=subprocess.PIPE)\n"
+        "p.stdout.close()\n"
+        "err = p.stderr.read().decode()\n"
+        "p.wait()\n"
+        "print('Traceback' in err)\n"
     )
-    assert "Traceback" not in result.stderr
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120)
+    assert result.stdout.strip() == "False", result.stderr
 
 
 def test_subprocess_delete_refuses_on_a_pipe(seeded):
