@@ -186,6 +186,28 @@ def test_database_url_switches_store(tmp_path, run, nb):
     assert [a.name for a in fresh_store().agents()] == ["calc"]
 
 
+def test_settings_from_ipython_config(monkeypatch, tmp_path):
+    """ipython_config.py style: c.AgentMagics.* set before %load_ext."""
+    from IPython.core.history import HistoryManager
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    monkeypatch.setattr(HistoryManager, "enabled", False)
+    cfg = Config()
+    cfg.AgentMagics.database_url = f"sqlite:///{tmp_path}/cfg.db"
+    cfg.AgentMagics.default_model = "offline"
+    cfg.AgentMagics.stream_rate = 4.0
+    sh = InteractiveShell(config=cfg)
+    sh.extension_manager.load_extension("agentnb")
+    try:
+        nb = get_magics(sh)
+        assert nb.stream_rate == 4.0
+        sh.run_line_magic("agent", "create calc")
+        assert [a.name for a in agentnb.connect(f"sqlite:///{tmp_path}/cfg.db").agents()] == ["calc"]
+    finally:
+        sh.extension_manager.unload_extension("agentnb")
+
+
 def test_default_agent_becomes_current(run, nb):
     run("create calc")
     run("new")

@@ -65,12 +65,13 @@ class AgentMagics(Magics, Configurable):
     ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
-        super().__init__(shell=shell, **kwargs)
+        # State first: loading config in super().__init__ fires the observers below.
         self._store: Store | None = None
         self._tools: Any = None
         self._current_agent: str | None = None
         self._current_session: uuid.UUID | None = None
         self._default_checked = False
+        super().__init__(shell=shell, **kwargs)
 
     # -- configuration ---------------------------------------------------------
     @validate("default_model")
