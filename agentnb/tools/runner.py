@@ -1,0 +1,246 @@
+"""Running one tool call safely: validate, run, time out, turn the result into text.
+
+:func:`run_tool_call` never raises for anything a tool does: a bad argument, an
+exception or a timeout becomes a :class:`ToolOutcome` the model can read. Only
+cancellation (``asyncio.CancelledError``) and ``KeyboardInterrupt`` propagate,
+so that the user can still stop a turn.
+
+Sync tools run in a daemon thread of their own and async tools on the event
+loop, so several calls run at once under ``asyncio.gather``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import dataclasses
+import json
+import threading
+import time
+from typing import Any, Literal
+
+from langchain_core.tools import BaseTool, ToolException
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .registry import ToolSpec
+
+__all__ = ["DEFAULT_MAX_OUTPUT_CHARS", "ToolOutcome", "run_tool_call", "format_result", "truncate"]
+
+DEFAULT_MAX_OUTPUT_CHARS = 8000
+
+OutcomeStatus = Literal["success", "error", "timeout"]
+
+
+class ToolOutcome(BaseModel):
+    """What came of one tool call: the text the model sees, or why there is none."""
+
+    model_config = ConfigDict(frozen=True)
+
+    status: OutcomeStatus
+    output: str | None = None
+    error_message: str | None = None
+    execution_time_ms: float = 0.0
+
+
+def truncate(text: str, limit: int = DEFAULT_MAX_OUTPUT_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, with a note saying how much was cut."""
+    if limit <= 0 or len(text) <= limit:
+        return text
+    return f"{text[:limit]}\n[truncated {len(text) - limit} chars]"
+
+
+def format_result(value: Any, limit: int = DEFAULT_MAX_OUTPUT_CHARS) -> str:
+    """A tool's return value as text for the model.
+
+    ``str`` as is; pydantic models, dataclasses, dicts, lists and tuples as
+    JSON; pandas objects through ``to_string``; anything else through ``str``.
+    Cut to ``limit`` characters with a ``[truncated N chars]`` note.
+    """
+    return truncate(_to_text(value), limit)
+
+
+def _to_text(value: Any) -> str:
+    if value is None:
+        return "(no return value)"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, BaseModel):
+        return value.model_dump_json()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _json(dataclasses.asdict(value))
+    if isinstance(value, (dict, list, tuple)):
+        return _json(value)
+    content = getattr(value, "content", None)  # a langchain message (ToolMessage, ...)
+    if content is not None and type(value).__module__.startswith("langchain_core"):
+        return content if isinstance(content, str) else _json(content)
+    to_string = getattr(value, "to_string", None)
+    if callable(to_string) and type(value).__module__.startswith("pandas"):
+        try:
+            return to_string(max_rows=60, max_cols=30)
+        except TypeError:
+            return to_string()
+    return str(value)
+
+
+def _json(value: Any) -> str:
+    def default(obj: Any) -> Any:
+        if isinstance(obj, BaseModel):
+            return obj.model_dump(mode="json")
+        if isinstance(obj, (set, frozenset)):
+            return sorted(obj, key=repr)
+        return str(obj)
+
+    try:
+        return json.dumps(value, ensure_ascii=False, default=default)
+    except (TypeError, ValueError):  # circular references, odd keys
+        return repr(value)
+
+
+def _validation_message(spec: ToolSpec, exc: ValidationError) -> str:
+    problems = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ())) or "(arguments)"
+        if err.get("type") == "missing":
+            problems.append(f"missing required argument {loc!r}")
+        elif err.get("type") == "extra_forbidden":
+            problems.append(f"unexpected argument {loc!r}")
+        else:
+            got = err.get("input")
+            shown = repr(got)
+            if len(shown) > 60:
+                shown = shown[:57] + "..."
+            problems.append(f"{loc!r}: {err.get('msg')} (got {shown})")
+    return f"invalid arguments for tool {spec.name!r}: " + "; ".join(problems)
+
+
+def _check_args(spec: ToolSpec, args: Any) -> str | None:
+    """A message for the model when ``args`` do not fit the tool's schema, else None."""
+    if not isinstance(args, dict):
+        return (f"invalid arguments for tool {spec.name!r}: expected a JSON object, "
+                f"got {type(args).__name__}")
+    schema = spec.tool.tool_call_schema
+    if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
+        return None  # a JSON-schema dict: the tool validates for itself
+    fields = schema.model_fields
+    if schema.model_config.get("extra") != "allow":
+        unexpected = [k for k in args if k not in fields]
+        if unexpected:
+            takes = ", ".join(fields) or "no arguments"
+            return (f"invalid arguments for tool {spec.name!r}: unexpected argument "
+                    f"{unexpected[0]!r} (it takes: {takes})")
+    try:
+        schema.model_validate(args)
+    except ValidationError as exc:
+        return _validation_message(spec, exc)
+    return None
+
+
+def _in_daemon_thread(tool: BaseTool, args: dict[str, Any]) -> asyncio.Future:
+    """Run ``tool.invoke(args)`` in a new daemon thread; a future for its result.
+
+    A daemon thread rather than the loop's default executor: a Python thread
+    cannot be killed, so a timed-out call keeps running until it returns. In a
+    pool it would hold a worker (and block interpreter exit or
+    ``asyncio.run``'s executor shutdown); a daemon thread holds nothing.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(setter: str, value: Any) -> None:
+        if not future.done():  # cancelled or timed out: the result is ignored
+            getattr(future, setter)(value)
+
+    def target() -> None:
+        try:
+            result = context.run(tool.invoke, args)
+        except BaseException as exc:  # handed to the awaiting coroutine
+            outcome = ("set_exception", exc)
+        else:
+            outcome = ("set_result", result)
+        try:
+            loop.call_soon_threadsafe(settle, *outcome)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
+
+    threading.Thread(target=target, name=f"agentnb-tool-{tool.name}", daemon=True).start()
+    return future
+
+
+class _Raised(Exception):
+    """Carries what the tool raised past ``wait_for`` (so a tool's own TimeoutError is not ours)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(exc)
+        self.exc = exc
+
+
+async def _guarded(awaitable: Any) -> Any:
+    try:
+        return await awaitable
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        raise
+    except (Exception, SystemExit) as exc:  # a tool calling sys.exit() must not end the turn
+        raise _Raised(exc) from None
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, ToolException):  # written for the model: the message alone
+        return str(exc) or type(exc).__name__
+    message = str(exc).strip()
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+async def run_tool_call(
+    spec: ToolSpec,
+    args: dict[str, Any],
+    *,
+    timeout: float,
+    max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
+) -> ToolOutcome:
+    """Run one call of ``spec`` with ``args``; never raises for what the tool does.
+
+    * arguments that do not fit the schema -> ``error`` with a message naming them;
+    * an exception -> ``error`` with ``"ExceptionType: message"`` (a
+      ``ToolException``'s message alone: the tool wrote it for the model);
+    * no result after ``timeout`` seconds -> ``timeout``;
+    * otherwise ``success`` with the result as text (see :func:`format_result`).
+
+    ``asyncio.CancelledError`` and ``KeyboardInterrupt`` propagate.
+    """
+    started = time.perf_counter()
+
+    def elapsed() -> float:
+        return (time.perf_counter() - started) * 1000.0
+
+    problem = _check_args(spec, args)
+    if problem is not None:
+        return ToolOutcome(status="error", error_message=problem, execution_time_ms=elapsed())
+    tool = spec.tool
+    if spec.is_async:
+        pending: Any = tool.ainvoke(args)
+    else:
+        pending = _in_daemon_thread(tool, args)
+    try:
+        # On timeout wait_for cancels the coroutine (async tools) or stops waiting
+        # for the thread's future (sync tools). A Python thread cannot be killed:
+        # the timed-out call is abandoned, runs on to its end, and its result is ignored.
+        result = await asyncio.wait_for(_guarded(pending), timeout=timeout)
+    except _Raised as raised:
+        message = truncate(_error_text(raised.exc), max_output_chars)
+        return ToolOutcome(status="error", error_message=message, execution_time_ms=elapsed())
+    except asyncio.TimeoutError:
+        return ToolOutcome(
+            status="timeout",
+            error_message=f"no result after {timeout:g} s; the call was abandoned",
+            execution_time_ms=elapsed(),
+        )
+    try:
+        text = format_result(result, max_output_chars)
+    except Exception as exc:  # a __str__ that raises
+        return ToolOutcome(status="error",
+                           error_message=f"the result cannot be shown as text ({_error_text(exc)})",
+                           execution_time_ms=elapsed())
+    return ToolOutcome(status="success", output=text, execution_time_ms=elapsed())
