@@ -348,3 +348,28 @@ def test_threads_share_one_store(url: str, tmp_path: Path) -> None:
         for k, sid in enumerate(sessions):
             _check_session(store, sid, turns, {f"t{k}"})
         assert store.repo.counts()["messages"] == threads_n * turns * 3
+
+
+def test_two_stores_in_one_process_do_not_wait_for_each_other(url: str, tmp_path: Path) -> None:
+    # The inter-process gate is per process: a second Store on the same file in
+    # the same process shares DuckDB's instance and must not queue behind the first.
+    first = agentnb.connect(url, home=tmp_path, idle_release=30)
+    second = agentnb.connect(url, home=tmp_path, idle_release=30, lock_timeout=2)
+    try:
+        agent = first.create_agent("same")
+        sid = first.repo.create_session(agent.id).id
+        first.repo.append_turn(sid, [NewMessage(role="user", content="one")])
+        assert first.db.holder.is_open
+        t0 = time.monotonic()
+        with first.db.read():  # first is even inside a unit of work
+            second.repo.append_turn(sid, [NewMessage(role="user", content="two")])
+        assert time.monotonic() - t0 < 1.5
+        # The position cache of ``first`` notices the other writer.
+        first.repo.append_turn(sid, [NewMessage(role="user", content="three")])
+        assert [(m.position, m.content) for m in second.repo.history(sid)] == [
+            (0, "one"), (1, "two"), (2, "three")
+        ]
+        assert [m.content for m in first.repo.history(sid, last=2)] == ["two", "three"]
+    finally:
+        second.close()
+        first.close()

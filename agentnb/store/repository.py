@@ -412,6 +412,9 @@ class Repository:
         self, session_id: uuid.UUID, *, last: int | None = None, with_tool_calls: bool = True
     ) -> list[MessageRecord]:
         """A session's messages in order; ``last=N`` gives only the newest N."""
+        with self.db.read() as conn:
+            if conn.dialect.name == "duckdb":
+                return _duckdb_history(conn, session_id, last, with_tool_calls)
         query = sa.select(messages_t).where(messages_t.c.session_id == session_id)
         with self.db.read() as conn:
             if last is not None:
@@ -671,6 +674,81 @@ def _duckdb_insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]
     one = "(" + ", ".join(["?"] * len(cols)) + ")"
     sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES " + ", ".join([one] * len(rows))
     conn.connection.driver_connection.execute(sql, params)
+
+
+_MESSAGE_COLS = [c.name for c in messages_t.c]
+_CALL_COLS = [c.name for c in tool_calls_t.c]
+_JSON_COLS = {"attrs", "input_args"}
+_TIME_COLS = {"created_at", "updated_at"}
+
+
+def _duckdb_records(cols: list[str], rows: list[tuple]) -> list[dict[str, Any]]:
+    """Driver rows as the column types would load them (aware UTC times, parsed JSON)."""
+    from datetime import timezone
+
+    json_at = [i for i, c in enumerate(cols) if c in _JSON_COLS]
+    time_at = [i for i, c in enumerate(cols) if c in _TIME_COLS]
+    out = []
+    for row in rows:
+        values = list(row)
+        for i in json_at:
+            if isinstance(values[i], str):
+                values[i] = json.loads(values[i])
+        for i in time_at:
+            if values[i] is not None:
+                values[i] = values[i].replace(tzinfo=timezone.utc)
+        out.append(dict(zip(cols, values)))
+    return out
+
+
+def _duckdb_history(
+    conn: Connection, session_id: uuid.UUID, last: int | None, with_tool_calls: bool
+) -> list[MessageRecord]:
+    """``Repository.history`` on DuckDB: two plain queries on the driver connection.
+
+    No SQL compilation per call; the newest ``last`` messages come from a
+    top-N query (DuckDB prunes row groups with a dynamic filter on
+    ``position``); their tool calls from one ``IN`` list, or for the whole
+    history from a join on the session.
+    """
+    raw = conn.connection.driver_connection
+    mcols = ", ".join(_MESSAGE_COLS)
+    if last is not None:
+        sql = (
+            f"SELECT {mcols} FROM (SELECT {mcols} FROM messages WHERE session_id = ? "
+            "ORDER BY position DESC LIMIT ?) ORDER BY position"
+        )
+        rows = raw.execute(sql, [session_id, max(int(last), 0)]).fetchall()
+    else:
+        sql = f"SELECT {mcols} FROM messages WHERE session_id = ? ORDER BY position"
+        rows = raw.execute(sql, [session_id]).fetchall()
+    messages = _duckdb_records(_MESSAGE_COLS, rows)
+    calls: dict[uuid.UUID, list[ToolCallRecord]] = {}
+    if with_tool_calls and messages:
+        ccols = ", ".join(f"t.{c}" for c in _CALL_COLS)
+        ids = [m["id"] for m in messages if m["role"] == "assistant"]
+        if last is None:
+            call_rows = raw.execute(
+                f"SELECT {ccols} FROM tool_calls t JOIN messages m ON m.id = t.message_id "
+                "WHERE m.session_id = ? ORDER BY t.created_at",
+                [session_id],
+            ).fetchall()
+        elif ids:
+            call_rows = raw.execute(
+                f"SELECT {ccols} FROM tool_calls t WHERE t.message_id IN "
+                f"({', '.join(['?'] * len(ids))}) ORDER BY t.created_at",
+                ids,
+            ).fetchall()
+        else:
+            call_rows = []
+        wanted = set(ids)
+        for c in _duckdb_records(_CALL_COLS, call_rows):
+            if c["message_id"] in wanted:
+                calls.setdefault(c["message_id"], []).append(ToolCallRecord.model_validate(c))
+    return [
+        MessageRecord.model_validate({**m, "tool_calls": tuple(calls.get(m["id"], ()))})
+        for m in messages
+    ]
 
 
 __all__ = ["Repository", "validate_name", "short_id"]
