@@ -328,7 +328,10 @@ def cmd_init(ctx: Context, args: argparse.Namespace) -> int:
         state = f"upgraded from {before}"
     else:
         state = "up to date"
-    ctx.print(format_fields([("store", mask_url(store.url)), ("schema revision", f"{revision} ({state})")]))
+    ctx.print(format_fields([
+        ("store", mask_url(store.url)),
+        ("schema revision", f"{revision} ({state})"),
+    ]))
     return 0
 
 
@@ -466,7 +469,7 @@ def cmd_agents_list(ctx: Context, args: argparse.Namespace) -> int:
     records = ctx.store.agents()
     return _listing(
         ctx, args, [_agent_json(r) for r in records],
-        ["NAME", "MODEL", "TEMPLATE", "DESCRIPTION", "UPDATED"],
+        ["NAME", "MODEL", "TEMPLATE", "DESCRIPTION", "UPDATED (UTC)"],
         [(r.name, r.config.model, r.template, _shorten(r.description), r.updated_at)
          for r in records],
         f"no agents yet (create one: {PROG} agents create NAME)",
@@ -616,7 +619,8 @@ def _parser_agents(sub: Any) -> None:
     p.add_argument("--model", metavar="SPEC", help="model spec, e.g. offline or openai:gpt-4o-mini")
     p.add_argument("--system", metavar="TEXT", help="system prompt")
     p.add_argument("--description", metavar="TEXT", help="what the agent is for")
-    p.add_argument("--template", metavar="T", help="start from a template (see: agentnb templates list)")
+    p.add_argument("--template", metavar="T",
+                   help="start from a template (see: agentnb templates list)")
     p = _leaf(
         agents, "update", "rename an agent or change its description or config", cmd_agents_update,
         listing=True,
@@ -718,7 +722,7 @@ def cmd_sessions_list(ctx: Context, args: argparse.Namespace) -> int:
         for s in summaries
     ]
     return _listing(ctx, args, data,
-                    ["ID", "AGENT", "TITLE", "TURNS", "MESSAGES", "TOKENS", "LAST ACTIVITY"],
+                    ["ID", "AGENT", "TITLE", "TURNS", "MESSAGES", "TOKENS", "LAST ACTIVITY (UTC)"],
                     rows, "no sessions")
 
 
@@ -799,7 +803,9 @@ def cmd_keys_list(ctx: Context, args: argparse.Namespace) -> int:
         for k in keys
     ]
     return _listing(ctx, args, data,
-                    ["ID", "PREFIX", "NAME", "AGENT", "ACTIVE", "CREATED", "LAST USED"], rows,
+                    ["ID", "PREFIX", "NAME", "AGENT", "ACTIVE", "CREATED (UTC)",
+                     "LAST USED (UTC)"],
+                    rows,
                     f"no API keys (create one: {PROG} keys create AGENT)")
 
 
