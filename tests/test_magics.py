@@ -437,6 +437,22 @@ def test_new_records_notebook_attrs(shell, run, nb):
     assert session.attrs["source"] == "notebook"
 
 
+def test_ensure_session_for_chat_front_ends(run, nb):
+    with pytest.raises(UsageError, match="no current agent"):
+        nb.ensure_session()
+    run("create calc")
+    first = nb.ensure_session()  # the first chat creates the session
+    assert nb.current_session == first.id and first.attrs["source"] == "notebook"
+    assert nb.ensure_session().id == first.id  # later chats continue it
+    run("create other")
+    other = nb.ensure_session()
+    assert other.id != first.id and nb.current_agent == "other"
+    assert nb.ensure_session("calc").id == first.id  # another agent: its latest session
+    assert nb.current_agent == "calc"
+    fresh_store().repo.delete_session(first.id)
+    assert nb.ensure_session().id != first.id  # gone (another kernel deleted it): a new one
+
+
 def test_new_without_agent(run):
     with pytest.raises(UsageError, match="no current agent"):
         run("new")

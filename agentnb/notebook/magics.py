@@ -245,10 +245,12 @@ class AgentMagics(Magics, Configurable):
         return session
 
     def ensure_session(self, agent: str | None = None) -> "SessionRecord":
-        """The current session of ``agent`` (default: current agent), started if needed.
+        """The session a chat with ``agent`` (default: the current agent) continues.
 
-        ``%%chat`` calls this before a turn: a notebook's first chat creates
-        the session lazily, later chats continue it.
+        ``%%chat`` calls this before a turn. The current session if it belongs
+        to that agent; else that agent's latest session; else a new one (so a
+        notebook's first chat creates its session lazily). The agent and the
+        session become current.
         """
         handle = self.require_agent(agent)
         if handle.name == self._current_agent and self._current_session is not None:
@@ -260,6 +262,11 @@ class AgentMagics(Magics, Configurable):
                 session = None
             if session is not None and session.agent_id == handle.id:
                 return session
+        else:
+            latest = self.store.repo.latest_session(handle.id)
+            if latest is not None:
+                self.set_current(handle.name, latest.id)
+                return latest
         return self.new_session(handle.name)
 
     # -- the magic ---------------------------------------------------------------
