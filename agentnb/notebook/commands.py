@@ -78,7 +78,8 @@ class Command:
 
     def help(self) -> str:
         if self.raw:
-            return f"usage: {self.usage()}\n\n{self.summary}\n\n{textwrap.dedent(self.epilog).strip()}\n"
+            epilog = textwrap.dedent(self.epilog).strip()
+            return f"usage: {self.usage()}\n\n{self.summary}\n\n{epilog}\n"
         return self.parser.format_help()
 
 
@@ -253,7 +254,8 @@ def help_(nb: "AgentMagics", args: argparse.Namespace) -> None:
             hint = close_match(args.subcommand, list(COMMANDS))
             raise UsageError(
                 f"no subcommand {args.subcommand!r}"
-                + (f"; did you mean {hint!r}?" if hint else f"; choose one of: {', '.join(COMMANDS)}")
+                + (f"; did you mean {hint!r}?" if hint
+                   else f"; choose one of: {', '.join(COMMANDS)}")
             )
         print(cmd.help())
         return None
@@ -367,7 +369,9 @@ def create(nb: "AgentMagics", args: argparse.Namespace) -> Notice:
     )
     nb.set_current(agent.name, None)
     cfg = agent.config
-    detail = f"model {cfg.model}" + (f", template {agent.record.template}" if agent.record.template else "")
+    detail = f"model {cfg.model}"
+    if agent.record.template:
+        detail += f", template {agent.record.template}"
     if cfg.tools:
         detail += f", tools {', '.join(cfg.tools)}"
     return Notice(
@@ -508,7 +512,8 @@ def resume(nb: "AgentMagics", args: argparse.Namespace) -> Notice:
     nb.set_current(agent.name, session.id)
     turns = next((s.turns for s in store.sessions(agent.name) if s.session.id == session.id), 0)
     return Notice(
-        f"resumed session {_short(session.id)} of {agent.name!r} ({turns} turn{'s' if turns != 1 else ''})",
+        f"resumed session {_short(session.id)} of {agent.name!r} "
+        f"({turns} turn{'s' if turns != 1 else ''})",
         "success",
     )
 
@@ -670,14 +675,17 @@ def tool(nb: "AgentMagics", args: argparse.Namespace) -> Notice:
     ns = nb.shell.user_ns
     missing = [n for n in args.functions if n not in ns]
     if missing:
-        hint = close_match(missing[0], [k for k, v in ns.items() if callable(v) and not k.startswith("_")])
+        functions = [k for k, v in ns.items() if callable(v) and not k.startswith("_")]
+        hint = close_match(missing[0], functions)
         raise UsageError(
             f"no function named {missing[0]!r} in the notebook"
             + (f"; did you mean {hint!r}?" if hint else "; define it in a cell first")
         )
     not_callable = [n for n in args.functions if not callable(ns[n])]
     if not_callable:
-        raise UsageError(f"{not_callable[0]!r} is not a function; a tool is a function with a docstring")
+        raise UsageError(
+            f"{not_callable[0]!r} is not a function; a tool is a function with a docstring"
+        )
     names = [_register(nb, ns[n], approve=args.approve) for n in args.functions]
     record = nb.current_record()
     if record is None:

@@ -91,7 +91,9 @@ class Table:
         parts.append("<thead><tr>")
         for col, num in zip(self.columns, numeric):
             style = _CELL_STYLE.format(align="right" if num else "left")
-            parts.append(f'<th style="{style};border-bottom:1px solid #999">{html.escape(col)}</th>')
+            parts.append(
+                f'<th style="{style};border-bottom:1px solid #999">{html.escape(col)}</th>'
+            )
         parts.append("</tr></thead><tbody>")
         if not self.rows:
             parts.append(
@@ -246,7 +248,8 @@ class BarChart:
                 f'<span style="width:7em;text-align:right">{html.escape(label)}</span>'
                 f'<span style="display:inline-block;height:0.9em;width:{pct}%;max-width:60%;'
                 'background:#2a7ae2"></span>'
-                f"<span>{html.escape(format_cell(int(value)))} {html.escape(self.unit)}</span></div>"
+                f"<span>{html.escape(format_cell(int(value)))} {html.escape(self.unit)}</span>"
+                "</div>"
             )
         parts.append("</div>")
         return "".join(parts)
@@ -256,7 +259,8 @@ class BarChart:
         lines = [self.title] if self.title else []
         for label, value in zip(self.labels, self.values):
             bar = "█" * round(self._fraction(value) * self.width)
-            lines.append(f"{label.rjust(width)}  {bar} {format_cell(int(value))} {self.unit}".rstrip())
+            amount = f"{format_cell(int(value))} {self.unit}"
+            lines.append(f"{label.rjust(width)}  {bar} {amount}".rstrip())
         return "\n".join(lines)
 
 
