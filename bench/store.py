@@ -375,7 +375,7 @@ def main() -> None:
     if args.quick:
         sizes = dict(turns=100, total=100_000, target=2_000, others=98, reps=20, cturns=60)
     else:
-        sizes = dict(turns=500, total=1_000_000, target=10_000, others=990, reps=100, cturns=500)
+        sizes = dict(turns=500, total=1_000_000, target=10_000, others=990, reps=100, cturns=300)
     work = Path(tempfile.mkdtemp(prefix="agentnb-bench-"))
     results: dict = {
         "machine": {
@@ -383,6 +383,7 @@ def main() -> None:
             "python": platform.python_version(),
             "duckdb": duckdb.__version__,
             "platform": platform.platform(),
+            "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
         },
         "quick": args.quick,
         "sizes": sizes,
@@ -399,6 +400,7 @@ def main() -> None:
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+    results["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
@@ -428,7 +430,9 @@ def report(r: dict) -> str:
         row("turn, 3 other processes writing", con["turn"],
             f"{con['throughput_turns_per_s']} turns/s over all 4"),
         "",
-        f"Big store built in {hist['build_s']} s.",
+        f"Big store built in {hist['build_s']} s. Load average (1/5/15 min) at start "
+        f"{r['machine']['loadavg_at_start']}, at end {r['machine']['loadavg_at_end']} "
+        f"on {r['machine']['cpus']} CPUs.",
         "",
         "| process (contention) | turns | median ms | p95 ms | max ms | lock retries | max wait ms |",
         "|---|---:|---:|---:|---:|---:|---:|",

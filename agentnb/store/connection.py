@@ -105,7 +105,7 @@ class _Gate:
 
     def release(self) -> None:
         with self.lock:
-            self.count -= 1
+            self.count = max(self.count - 1, 0)
             if self.count == 0 and self.fd is not None and self.usable:
                 try:
                     fcntl.flock(self.fd, fcntl.LOCK_UN)
@@ -115,6 +115,25 @@ class _Gate:
 
 _GATES: dict[str, _Gate] = {}
 _GATES_LOCK = threading.Lock()
+
+
+def _forget_gates_after_fork() -> None:
+    # A forked child shares the parent's open file description, and so its
+    # flock: close the child's copies (without unlocking, which would unlock
+    # the parent too) so a child outliving its parent cannot keep the gate.
+    # The child falls back to backoff only (DuckDB is not fork-safe anyway).
+    for gate in _GATES.values():
+        if gate.fd is not None:
+            try:
+                os.close(gate.fd)
+            except OSError:  # pragma: no cover
+                pass
+        gate.fd = None
+        gate.usable = False
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_gates_after_fork)
 
 
 def _gate_for(path: Path) -> _Gate:
