@@ -636,18 +636,26 @@ class _RecordingRegistry:
         return list(self.registered)
 
 
-def test_tool_flow_with_any_registry(shell, run, nb):
-    nb._tools = registry = _RecordingRegistry()
+def test_tool_flow_registers_in_the_store_registry(shell, run, nb):
     shell.run_cell("def add(a: int, b: int) -> int:\n    'Add.'\n    return a + b\nsq = lambda x: x")
     with pytest.raises(UsageError, match="a lambda cannot be a tool"):
         run("tool sq")
     notice = run("tool add")
-    assert "no current agent" in repr(notice) and registry.registered == {"add": False}
+    assert "no current agent" in repr(notice)
+    assert nb.store.tools.get("add").requires_approval is False
     run("create calc --tools add")
     run("tool add --approve")
-    assert registry.registered == {"add": True}
+    assert nb.store.tools.get("add").requires_approval is True
     assert fresh_store().agent("calc").config.tools == ["add"]
     assert run()["notebook tools"] == "add"
+
+
+def test_notebook_tool_is_used_by_a_turn(shell, run, nb):
+    shell.run_cell("def add(a: int, b: int) -> int:\n    'Add two integers.'\n    return a + b")
+    run("create calc")
+    run("tool add")
+    reply = nb.store.agent("calc").chat("add(a=40, b=2)")
+    assert reply.tool_calls[0].output == "42"
 
 
 def _tool_registry_or_skip():

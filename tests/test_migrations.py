@@ -172,3 +172,9 @@ def test_migrations_ship_with_the_package():
     loc = migrate.script_location()
     assert (loc / "env.py").is_file() and (loc / "script.py.mako").is_file()
     assert any(p.name.endswith(".py") for p in (loc / "versions").iterdir())
+
+
+def test_schema_head_constant_is_alembic_head():
+    from agentnb.store.database import SCHEMA_HEAD
+
+    assert SCHEMA_HEAD == migrate.head_revision()

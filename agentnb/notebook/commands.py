@@ -240,8 +240,8 @@ def status(nb: "AgentMagics", args: argparse.Namespace) -> KeyValues:
             ("session", _short(session) if session else "(none yet - starts with the first %%chat)")
         )
         items.append(("tools", ", ".join(record.config.tools) or "(none)"))
-    if nb._tools is not None:
-        names = _registry_names(nb._tools)
+    if nb._store is not None and nb._store._tools is not None:
+        names = _registry_names(nb._store.tools)
         items.append(("notebook tools", ", ".join(names) or "(none)"))
     return KeyValues(items, title="agentnb")
 

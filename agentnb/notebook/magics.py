@@ -144,6 +144,13 @@ class AgentMagics(Magics, Configurable):
 
             with user_errors():
                 self._store = connect(self.database_url or None)
+            # built-in tools (list_variables, describe_variable, run_python) and
+            # tools named in an agent's config resolve from the notebook
+            self._store.namespace = getattr(self.shell, "user_ns", None)
+            if self._tools is not None:  # functions registered before the store opened
+                for spec in self._tools.specs():
+                    self._store.tools.register(spec)
+            self._tools = None
         return self._store
 
     def close(self) -> None:
@@ -155,13 +162,8 @@ class AgentMagics(Magics, Configurable):
     @property
     def tools(self) -> Any:
         """The notebook's :class:`agentnb.tools.ToolRegistry` (``%agent tool`` fills it)."""
-        if self._tools is None:
-            try:
-                from ..tools import ToolRegistry
-            except ImportError as exc:  # pragma: no cover - depends on the install
-                raise UsageError(f"tools are not available in this install: {exc}") from None
-            self._tools = ToolRegistry()
-        return self._tools
+        # One registry per process: the store's, which the engine resolves tools from.
+        return self.store.tools
 
     @property
     def current_agent(self) -> str | None:

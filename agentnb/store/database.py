@@ -17,8 +17,11 @@ from sqlalchemy.exc import ArgumentError
 from ..config import mask_url
 from ..errors import ConfigError
 
-from . import migrate
 from .connection import ConnectionHolder
+
+#: The newest schema revision of this agentnb (tests check it is alembic's head).
+#: Comparing with it avoids importing alembic when a store is already current.
+SCHEMA_HEAD = "0001"
 
 
 class Database:
@@ -60,6 +63,11 @@ class Database:
             if self._schema_checked:
                 return
             with self.holder.connect() as conn:
+                if _stored_revision(conn) == SCHEMA_HEAD:
+                    self._schema_checked = True
+                    return
+                from . import migrate
+
                 current = migrate.check_not_newer(conn)
                 if conn.in_transaction():
                     conn.rollback()
@@ -98,3 +106,20 @@ class Database:
     def close(self) -> None:
         """Release the store file and dispose of the engine."""
         self.holder.dispose()
+
+
+def _stored_revision(conn: Connection) -> str | None:
+    """The revision in alembic_version, read with plain SQL (None if there is none)."""
+    import sqlalchemy as sa
+
+    try:
+        with conn.begin_nested() if conn.in_transaction() else conn.begin():
+            rows = conn.execute(sa.text("select version_num from alembic_version")).fetchall()
+    except sa.exc.DBAPIError:
+        if conn.in_transaction():
+            conn.rollback()
+        return None
+    finally:
+        if conn.in_transaction():
+            conn.rollback()
+    return rows[0][0] if len(rows) == 1 else None
