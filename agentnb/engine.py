@@ -21,8 +21,10 @@ import inspect
 import json
 import logging
 import random
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
 
@@ -44,7 +46,7 @@ from .events import (
     TurnStarted,
     Usage,
 )
-from .schemas import AgentRecord, NewMessage, NewToolCall, ToolCallRecord
+from .schemas import AgentRecord, MessageRecord, NewMessage, NewToolCall, ToolCallRecord
 from .store.types import utcnow
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -120,11 +122,86 @@ async def _emit(emit: Emit, event: Event) -> None:
         await result
 
 
+@dataclass
+class _CachedHistory:
+    """The newest stored messages of one session, as this process last saw them."""
+
+    records: list[MessageRecord]
+    #: True when ``records`` starts at the session's first message.
+    complete: bool
+    #: build_context's memo of converted turns.
+    memo: dict = field(default_factory=dict)
+
+
 class Engine:
     """Runs turns against one store's repository."""
 
+    #: Sessions whose history the engine keeps in memory (least recently used dropped).
+    CACHED_SESSIONS = 16
+
     def __init__(self, repo: "Repository") -> None:
         self.repo = repo
+        self._histories: OrderedDict[uuid.UUID, _CachedHistory] = OrderedDict()
+        self._histories_lock = threading.Lock()
+
+    # -- history cache ------------------------------------------------------------
+    def _history(self, session_id: uuid.UUID, bound: int | None) -> tuple[list[MessageRecord], dict]:
+        """The messages a strategy needs (``bound`` newest, None: all) and the turn memo.
+
+        Sessions only ever grow by whole turns, so a cached history is still
+        the session's when the newest stored message is the cached newest
+        one: a one-row read instead of reading (and validating) the whole
+        history every turn. Anything else (another process wrote a turn, a
+        strategy needs more than is cached) reloads from the store.
+        """
+        with self._histories_lock:
+            cached = self._histories.get(session_id)
+        if cached is not None and (bound is None and cached.complete
+                                   or bound is not None
+                                   and (cached.complete or len(cached.records) >= bound)):
+            newest = self.repo.history(session_id, last=1, with_tool_calls=False)
+            known = cached.records[-1].id if cached.records else None
+            if (newest[-1].id if newest else None) == known:
+                with self._histories_lock:
+                    if self._histories.get(session_id) is cached:
+                        self._histories.move_to_end(session_id)
+                records = cached.records
+                return (records if bound is None else records[-bound:]), cached.memo
+        records = self.repo.history(session_id, last=bound, with_tool_calls=True)
+        entry = _CachedHistory(records, complete=bound is None or len(records) < bound)
+        with self._histories_lock:
+            self._histories[session_id] = entry
+            self._histories.move_to_end(session_id)
+            while len(self._histories) > self.CACHED_SESSIONS:
+                self._histories.popitem(last=False)
+        return records, entry.memo
+
+    def _remember(self, session_id: uuid.UUID, records: Sequence[MessageRecord],
+                  bound: int | None) -> None:
+        """Add a persisted turn to the session's cached history (or drop it if out of step)."""
+        if not records:
+            return
+        with self._histories_lock:
+            cached = self._histories.get(session_id)
+            if cached is None:
+                return
+            last = cached.records[-1].position if cached.records else -1
+            if records[0].position != last + 1:
+                del self._histories[session_id]  # out of step: the next turn reloads
+                return
+            merged = cached.records + list(records)  # a new list: readers keep theirs
+            if bound is not None and len(merged) > 2 * bound:
+                merged = merged[-bound:]
+                cached.complete = False
+            cached.records = merged
+
+    def forget(self, session_id: uuid.UUID | None = None) -> None:
+        """Drop cached history (of one session, or all)."""
+        with self._histories_lock:
+            if session_id is None:
+                self._histories.clear()
+            else:
+                self._histories.pop(session_id, None)
 
     # -- context --------------------------------------------------------------
     async def _context(self, req: TurnRequest, new: HumanMessage) -> list[BaseMessage]:
@@ -132,9 +209,7 @@ class Engine:
         if req.stateless:
             return mem.build_context(cfg.memory, cfg.system, [], new, count_tokens=req.count_tokens)
         bound = mem.history_bound(cfg.memory)
-        history = await asyncio.to_thread(
-            self.repo.history, req.session_id, last=bound, with_tool_calls=True
-        )
+        history, memo = await asyncio.to_thread(self._history, req.session_id, bound)
         summary = None
         if cfg.memory.strategy == "summary":
             stored = req.session_attrs.get("summary")
@@ -143,7 +218,8 @@ class Engine:
                 stored = await self._summarise(req, due, stored)
             summary = stored.get("text") if stored else None
         return mem.build_context(
-            cfg.memory, cfg.system, history, new, summary=summary, count_tokens=req.count_tokens
+            cfg.memory, cfg.system, history, new, summary=summary, count_tokens=req.count_tokens,
+            memo=memo,
         )
 
     async def _summarise(self, req: TurnRequest, due, stored: dict | None) -> dict | None:
@@ -401,6 +477,7 @@ class Engine:
         except asyncio.CancelledError:
             # A second cancel while saving: finish the write before giving up.
             records = await write
+        self._remember(req.session_id, records, mem.history_bound(req.agent.config.memory))
         calls = [c for m in records for c in m.tool_calls]
         if state.status != "complete" and not state.text:
             state.text = state.partial or next(

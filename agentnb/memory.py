@@ -109,6 +109,36 @@ def turn_to_messages(turn: Sequence[MessageRecord]) -> list[BaseMessage]:
     return out
 
 
+def convert_turns(
+    history: Sequence[MessageRecord], memo: dict | None = None
+) -> list[list[BaseMessage]]:
+    """:func:`turn_to_messages` of every turn of ``history``, oldest first.
+
+    With a ``memo`` dict, a turn already converted in an earlier call (same
+    first and last message id, same length: stored messages never change)
+    is reused; the memo is updated in place and keeps only this call's turns
+    once it holds twice as many as needed. The returned messages are shared
+    between calls: callers must not mutate them.
+    """
+    grouped = group_turns(history)
+    if memo is None:
+        return [turn_to_messages(t) for t in grouped]
+    out: list[list[BaseMessage]] = []
+    keys = []
+    for t in grouped:
+        key = (t[0].id, t[-1].id, len(t))
+        keys.append(key)
+        converted = memo.get(key)
+        if converted is None:
+            converted = memo[key] = turn_to_messages(t)
+        out.append(converted)
+    if len(memo) > 2 * len(keys) + 16:
+        kept = {k: memo[k] for k in keys}
+        memo.clear()
+        memo.update(kept)
+    return out
+
+
 def select_turns(
     memory: MemoryConfig,
     turns: list[list[BaseMessage]],
@@ -144,8 +174,14 @@ def build_context(
     *,
     summary: str | None = None,
     count_tokens: TokenCounter = approx_tokens,
+    memo: dict | None = None,
 ) -> list[BaseMessage]:
-    """The messages to send: system prompt (+ summary), kept turns, the new message."""
+    """The messages to send: system prompt (+ summary), kept turns, the new message.
+
+    ``memo``: a dict kept by the caller between turns of one session, so
+    that stored turns are converted to LangChain messages once, not every
+    turn (see :func:`convert_turns`).
+    """
     system_text = system or ""
     if memory.strategy == "summary" and summary:
         system_text = (
@@ -153,8 +189,7 @@ def build_context(
         ) + f"Summary of the earlier conversation:\n{summary}"
     head: list[BaseMessage] = [SystemMessage(system_text)] if system_text else []
     tail: list[BaseMessage] = [new_message] if new_message is not None else []
-    turns = [turn_to_messages(t) for t in group_turns(history)]
-    turns = [t for t in turns if t]
+    turns = [t for t in convert_turns(history, memo) if t]
     kept = select_turns(memory, turns, fixed=head + tail, count_tokens=count_tokens)
     return head + [m for t in kept for m in t] + tail
 

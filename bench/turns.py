@@ -1,0 +1,616 @@
+"""Turn benchmark: agentnb's per-turn overhead, against pydantic-ai and LangGraph.
+
+Run::
+
+    .venv/bin/python bench/turns.py             # full sizes (about 7 minutes on 2 cores)
+    .venv/bin/python bench/turns.py --quick     # smoke run, well under a minute
+    .venv/bin/python bench/turns.py --turns 500 # more timed turns per workload
+
+Prints a table and writes ``bench/results/turns.json``. Every timed
+turn is one user message ``"Please add(a=<i>, b=1)"`` that makes the model
+call the tool ``add(a: int, b: int) -> int`` once and then answer with a
+sentence holding the result; each reply is checked for ``<i + 1>``. The
+first ``--warmup`` turns of a workload are run but not counted.
+
+Workloads
+---------
+
+* ``agentnb offline``: ``agent.chat`` with the built-in ``offline`` model,
+  memory ``full``, one session in a DuckDB store file in a temp dir.
+* ``agentnb minimal``: the same, with ``model=`` a tiny langchain-core chat
+  model that makes exactly the decision pydantic-ai's FunctionModel below
+  makes (no token counting, no streaming of words): the engine's overhead
+  with the model's own cost taken out.
+* ``agentnb +1000 <strategy>``: a session that already holds 1,000 earlier
+  turns (written straight into the store with ``Repository.append_turn``),
+  resumed with ``agent.resume(id)``, then ``--prefilled-turns`` timed turns,
+  under each memory strategy (full, window, tokens, summary).
+* ``agentnb map``: ``agent.map`` over ``--map-items`` inputs, concurrency 8,
+  offline model, no tools: items per second.
+* ``pydantic-ai``: ``Agent(FunctionModel(fn))`` with the same tool,
+  ``run_sync`` per turn (the synchronous API, like ``agent.chat``), history
+  carried with ``message_history=result.all_messages()``; and the same with
+  ``await agent.run`` in one event loop (``pydantic-ai async``).
+* ``langgraph offline`` / ``langgraph minimal``: LangGraph's prebuilt ReAct
+  agent (``langgraph.prebuilt.create_react_agent``; deprecated in LangGraph 1.x
+  in favour of ``langchain.agents.create_agent``, which needs the ``langchain``
+  package) with agentnb's ``OfflineChatModel`` (or the tiny model) and a
+  ``SqliteSaver`` checkpointer on a file in the temp dir, one ``thread_id``
+  for all turns, ``graph.invoke`` per turn.
+
+Timing: the workloads of a group run in one process, interleaved in blocks
+of ``--block`` turns (order rotated each round, ``gc.collect()`` between
+blocks), so load from other processes on a shared machine hits all alike.
+
+Memory figures: ``tracemalloc_peak_mb`` (the table's "tm peak MB") is the peak of Python allocations (``tracemalloc``, all threads; memory that
+DuckDB or SQLite allocate natively is not traced) during ``--mem-turns``
+extra turns run after the timed ones with tracing on (tracing slows Python
+down, so it never overlaps the timed turns), above what was allocated when
+tracing started. ``rss_growth_mb`` in the JSON is the sum of the RSS (psutil)
+growth over each workload's own blocks; as the workloads share one process
+and its allocator it is not attributable to one framework and is not
+printed (except for ``agent.map``, which runs alone).
+
+No figure here is asserted anywhere: this prints and records, it never fails
+on a number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import platform
+import re
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SYSTEM = "You add numbers."
+CALL = re.compile(r"add\(a=(-?\d+), b=(-?\d+)\)")
+STRATEGIES = ("full", "window", "tokens", "summary")
+
+
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+def message(i: int) -> str:
+    return f"Please add(a={i}, b=1)"
+
+
+# -- measuring ------------------------------------------------------------------
+def stats(ms: list[float]) -> dict[str, float]:
+    s = sorted(ms)
+    return {
+        "n": len(s),
+        "median_ms": round(statistics.median(s), 3),
+        "p95_ms": round(s[min(len(s) - 1, int(round(0.95 * (len(s) - 1))))], 3),
+        "mean_ms": round(statistics.fmean(s), 3),
+        "min_ms": round(s[0], 3),
+        "max_ms": round(s[-1], 3),
+    }
+
+
+def rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+class Runner:
+    """One workload: ``turn(i)`` runs one turn and returns the reply text."""
+
+    def __init__(self, name: str, turn: Callable[[int], str], start: int = 0,
+                 info: Callable[[], dict] | None = None, close: Callable[[], None] | None = None):
+        self.name = name
+        self.turn = turn
+        self.i = start
+        self.info = info or (lambda: {})
+        self.close = close or (lambda: None)
+        self.times: list[float] = []
+        self.bad = 0
+        self.rss_growth = 0.0
+        self.warmup = 0
+        self.peak: float | None = None
+        self.mem_turns = 0
+
+    def run(self, n: int, timed: bool = True) -> None:
+        rss0 = rss_mb()
+        for _ in range(n):
+            t0 = time.perf_counter()
+            text = self.turn(self.i)
+            elapsed = (time.perf_counter() - t0) * 1000
+            if str(self.i + 1) not in text:
+                self.bad += 1
+            self.i += 1
+            if timed:
+                self.times.append(elapsed)
+            else:
+                self.warmup += 1
+        if timed:
+            self.rss_growth += rss_mb() - rss0
+
+    def trace(self, n: int) -> None:
+        """Peak Python allocations over ``n`` more turns (never timed)."""
+        if not n:
+            return
+        gc.collect()
+        tracemalloc.start()
+        base, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        for _ in range(n):
+            self.turn(self.i)
+            self.i += 1
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        self.peak = round((top - base) / 2**20, 2)
+        self.mem_turns = n
+
+    def result(self) -> dict[str, Any]:
+        out: dict[str, Any] = stats(self.times) if self.times else {"n": 0}
+        out.update({
+            "warmup": self.warmup,
+            "wrong_answers": self.bad,
+            "rss_growth_mb": round(self.rss_growth, 2),
+            "tracemalloc_peak_mb": self.peak,
+            "mem_turns": self.mem_turns,
+        })
+        out.update(self.info())
+        out["times_ms"] = [round(t, 3) for t in self.times]
+        return out
+
+
+def interleaved(runners: list[Runner], *, turns: int, warmup: int, block: int,
+                mem_turns: int) -> None:
+    """Warm every runner up, then time them in alternating blocks of ``block`` turns.
+
+    The order rotates every round, and garbage is collected between blocks,
+    so machine noise and one framework's garbage hit every runner alike.
+    """
+    for r in runners:
+        r.run(warmup, timed=False)
+    done = 0
+    rnd = 0
+    while done < turns:
+        n = min(block, turns - done)
+        order = runners[rnd % len(runners):] + runners[: rnd % len(runners)]
+        for r in order:
+            gc.collect()
+            r.run(n)
+        done += n
+        rnd += 1
+    for r in runners:
+        r.trace(mem_turns)
+
+
+# -- a tiny langchain-core chat model (the FunctionModel's decision) -----------
+def minimal_chat_model():
+    """A BaseChatModel that calls ``add`` when the last message asks for it, then answers."""
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
+    from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+    from langchain_core.utils.function_calling import convert_to_openai_tool
+
+    def decide(messages) -> AIMessage:
+        last = messages[-1]
+        if isinstance(last, ToolMessage):
+            return AIMessage(f"{last.name or 'add'} returned {last.content}.")
+        if isinstance(last, HumanMessage):
+            m = CALL.search(last.text)
+            if m:
+                return AIMessage("", tool_calls=[{
+                    "name": "add", "args": {"a": int(m[1]), "b": int(m[2])},
+                    "id": "call_" + uuid.uuid4().hex[:24], "type": "tool_call"}])
+        return AIMessage("ok")
+
+    class MinimalToolModel(BaseChatModel):
+        model_name: str = "minimal"
+
+        @property
+        def _llm_type(self) -> str:
+            return "minimal"
+
+        def bind_tools(self, tools, **kwargs):
+            return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
+
+        def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+            return ChatResult(generations=[ChatGeneration(message=decide(messages))])
+
+        async def _agenerate(self, messages, stop=None, run_manager=None, **kwargs):
+            return self._generate(messages)
+
+        def _stream(self, messages, stop=None, run_manager=None, **kwargs):
+            ai = decide(messages)
+            yield ChatGenerationChunk(message=AIMessageChunk(
+                content=ai.content, chunk_position="last", tool_call_chunks=[
+                    {"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"],
+                     "index": n} for n, c in enumerate(ai.tool_calls)]))
+
+        async def _astream(self, messages, stop=None, run_manager=None, **kwargs):
+            for chunk in self._stream(messages):
+                yield chunk
+
+    return MinimalToolModel()
+
+
+# -- agentnb ----------------------------------------------------------------------
+def _agentnb_store(work: Path):
+    import agentnb
+
+    work.mkdir(parents=True, exist_ok=True)
+    return agentnb.connect(f"duckdb:///{work / 'agentnb.duckdb'}", home=work)
+
+
+def prefill(store, session_id: uuid.UUID, turns: int, batch: int = 50) -> float:
+    """Write ``turns`` finished tool-calling turns into a session; seconds taken."""
+    from agentnb.schemas import NewMessage, NewToolCall
+
+    t0 = time.perf_counter()
+    for first in range(0, turns, batch):
+        msgs: list[NewMessage] = []
+        for i in range(first, min(turns, first + batch)):
+            call_id = uuid.uuid4()
+            msgs += [
+                NewMessage(role="user", content=f"Earlier: add(a={i}, b=1)"),
+                NewMessage(role="assistant", content="", model="offline", input_tokens=40,
+                           output_tokens=9, tool_calls=[NewToolCall(
+                               id=call_id, tool_name="add", input_args={"a": i, "b": 1},
+                               output=str(i + 1), status="success", execution_time_ms=0.01)]),
+                NewMessage(role="tool", content=str(i + 1),
+                           attrs={"tool_call_record_id": str(call_id), "tool_name": "add"}),
+                NewMessage(role="assistant", content=f"add returned {i + 1}.", model="offline",
+                           input_tokens=52, output_tokens=4),
+            ]
+        records = store.repo.append_turn(session_id, msgs)
+        stored = {str(c.id) for r in records for c in r.tool_calls}
+        assert all(m.attrs["tool_call_record_id"] in stored for m in msgs if m.role == "tool")
+    return time.perf_counter() - t0
+
+
+def agentnb_runner(name: str, work: Path, *, strategy: str = "full", model: str = "offline",
+                   prefill_turns: int = 0) -> Runner:
+    store = _agentnb_store(work)
+    agent = store.create_agent("bench", model="offline", system=SYSTEM, memory=strategy)
+    agent.tool(add)
+    extra: dict[str, Any] = {"memory": strategy, "model": model}
+    chat_kwargs: dict[str, Any] = {}
+    if model == "minimal":
+        chat_kwargs["model"] = minimal_chat_model()
+    session = agent.new_session(title="bench")
+    if prefill_turns:
+        extra["prefill_turns"] = prefill_turns
+        extra["prefill_s"] = round(prefill(store, session.id, prefill_turns), 2)
+        agent = store.agent("bench")  # a fresh handle, as after a kernel restart
+        agent.resume(session.id)
+
+    def turn(i: int) -> str:
+        reply = agent.chat(message(i), **chat_kwargs)
+        if reply.status != "complete" or len(reply.tool_calls) != 1:
+            return f"{reply.status}: {reply.error}"
+        return reply.text
+
+    def info() -> dict:
+        return {
+            **extra,
+            "messages_in_session": len(store.repo.history(session.id, with_tool_calls=False)),
+            "store_mb": round((work / "agentnb.duckdb").stat().st_size / 2**20, 2),
+            "persisted": "every message, tool call (args, output, status, time) and token "
+                         "count, one committed DuckDB transaction per turn",
+        }
+
+    return Runner(name, turn, start=prefill_turns, info=info, close=store.close)
+
+
+def bench_map(work: Path, items_n: int) -> dict:
+    store = _agentnb_store(work)
+    try:
+        agent = store.create_agent("mapper", model="offline", system=SYSTEM)
+        items = [f"Item {i}: say something about it." for i in range(items_n)]
+        agent.map(items[: min(16, len(items))], concurrency=8, progress=False)  # warm-up
+        gc.collect()
+        rss0 = rss_mb()
+        t0 = time.perf_counter()
+        replies = agent.map(items, concurrency=8, progress=False)
+        seconds = time.perf_counter() - t0
+        rss1 = rss_mb()
+        ok = sum(1 for r in replies if r.status == "complete")
+        return {
+            "items": len(items), "concurrency": 8, "seconds": round(seconds, 3),
+            "items_per_s": round(len(items) / seconds, 1), "complete": ok,
+            "rss_growth_mb": round(rss1 - rss0, 2),
+        }
+    finally:
+        store.close()
+
+
+# -- pydantic-ai ------------------------------------------------------------------
+def _pydantic_agent():
+    from pydantic_ai import Agent
+    from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart, ToolReturnPart
+    from pydantic_ai.messages import UserPromptPart
+    from pydantic_ai.models.function import AgentInfo, FunctionModel
+
+    def respond(messages, info: AgentInfo) -> ModelResponse:
+        last = messages[-1]
+        for part in last.parts:
+            if isinstance(part, ToolReturnPart):
+                return ModelResponse(parts=[TextPart(f"{part.tool_name} returned {part.content}.")])
+        for part in last.parts:
+            if isinstance(part, UserPromptPart) and isinstance(part.content, str):
+                m = CALL.search(part.content)
+                if m:
+                    return ModelResponse(parts=[
+                        ToolCallPart("add", {"a": int(m[1]), "b": int(m[2])})])
+        return ModelResponse(parts=[TextPart("ok")])
+
+    agent = Agent(FunctionModel(respond), instructions=SYSTEM)
+    agent.tool_plain(add)
+    return agent
+
+
+def pydantic_runner(name: str, *, use_async: bool = False) -> Runner:
+    agent = _pydantic_agent()
+    history: list = []
+    loop = asyncio.new_event_loop() if use_async else None
+
+    def turn(i: int) -> str:
+        nonlocal history
+        if loop is not None:
+            result = loop.run_until_complete(agent.run(message(i), message_history=history))
+        else:
+            result = agent.run_sync(message(i), message_history=history)
+        history = result.all_messages()
+        return result.output
+
+    return Runner(name, turn, info=lambda: {
+        "api": "await agent.run (one event loop)" if use_async else "agent.run_sync",
+        "messages_in_memory": len(history),
+        "persisted": "nothing: the history is a Python list in memory",
+    }, close=(loop.close if loop is not None else None))
+
+
+# -- LangGraph ---------------------------------------------------------------------
+def langgraph_runner(name: str, work: Path, *, model: str = "offline") -> Runner:
+    warnings.filterwarnings("ignore")  # create_react_agent's deprecation notice
+    from langchain_core.tools import tool as lc_tool
+    from langgraph.checkpoint.sqlite import SqliteSaver
+    from langgraph.prebuilt import create_react_agent
+
+    if model == "minimal":
+        chat_model = minimal_chat_model()
+    else:
+        from agentnb.models import OfflineChatModel
+
+        chat_model = OfflineChatModel()
+    work.mkdir(parents=True, exist_ok=True)
+    path = work / "checkpoints.sqlite"
+    conn = sqlite3.connect(str(path), check_same_thread=False)
+    graph = create_react_agent(chat_model, [lc_tool(add)], prompt=SYSTEM,
+                               checkpointer=SqliteSaver(conn))
+    config = {"configurable": {"thread_id": "bench"}}
+    state: dict[str, Any] = {}
+
+    def turn(i: int) -> str:
+        out = graph.invoke({"messages": [("user", message(i))]}, config)
+        state["n"] = len(out["messages"])
+        return out["messages"][-1].text
+
+    def info() -> dict:
+        return {
+            "model": model,
+            "messages_in_state": state.get("n"),
+            "checkpoints": conn.execute("select count(*) from checkpoints").fetchone()[0],
+            "writes": conn.execute("select count(*) from writes").fetchone()[0],
+            "store_mb": round(path.stat().st_size / 2**20, 2),
+            "persisted": "a checkpoint per graph step holding the whole message list, "
+                         "plus the step's writes (SQLite, committed per step)",
+        }
+
+    return Runner(name, turn, info=info, close=conn.close)
+
+
+# -- driver --------------------------------------------------------------------
+def ratio(a: dict, b: dict, key: str = "median_ms") -> float | None:
+    if a.get(key) and b.get(key):
+        return round(a[key] / b[key], 2)
+    return None
+
+
+PAIRS = [
+    ("agentnb offline", "pydantic-ai"),
+    ("agentnb offline", "pydantic-ai async"),
+    ("agentnb minimal", "pydantic-ai"),
+    ("agentnb minimal", "pydantic-ai async"),
+    ("agentnb offline", "langgraph offline"),
+    ("agentnb minimal", "langgraph minimal"),
+]
+
+
+def report(results: dict[str, dict]) -> dict[str, Any]:
+    width = max(len(k) for k in results) + 2
+    head = (f"{'workload':<{width}}{'turns':>6}{'median ms':>11}{'p95 ms':>9}{'max ms':>9}"
+            f"{'tm peak MB':>11}  notes")
+    print(head)
+    print("-" * len(head))
+    for name, r in results.items():
+        if "error" in r:
+            print(f"{name:<{width}}  ERROR: {r['error']}")
+            continue
+        if "items_per_s" in r:
+            print(f"{name:<{width}}{r['items']:>6}{'':>11}{'':>9}{'':>9}{'':>11}  "
+                  f"{r['items_per_s']} items/s (concurrency 8, {r['seconds']} s, "
+                  f"RSS +{r['rss_growth_mb']} MB)")
+            continue
+        notes = []
+        if r.get("wrong_answers"):
+            notes.append(f"{r['wrong_answers']} WRONG ANSWERS")
+        if "prefill_s" in r:
+            notes.append(f"prefill {r['prefill_s']} s")
+        if "checkpoints" in r:
+            notes.append(f"{r['checkpoints']} checkpoints")
+        if r.get("store_mb"):
+            notes.append(f"file {r['store_mb']} MB")
+        tm = r.get("tracemalloc_peak_mb")
+        print(f"{name:<{width}}{r['n']:>6}{r['median_ms']:>11.2f}{r['p95_ms']:>9.2f}"
+              f"{r['max_ms']:>9.1f}{(tm if tm is not None else '-'):>11}"
+              f"  {'; '.join(notes)}")
+    ratios: dict[str, Any] = {}
+    print("\nper-turn ratios agentnb / other (below 1: agentnb is faster)")
+    print(f"  {'':<42}{'median':>8}{'p95':>8}")
+    for a, b in PAIRS:
+        ra, rb = results.get(a, {}), results.get(b, {})
+        med, p95 = ratio(ra, rb), ratio(ra, rb, "p95_ms")
+        ratios[f"{a} / {b}"] = {"median": med, "p95": p95}
+        print(f"  {a + ' / ' + b:<42}{med if med is not None else '-':>8}"
+              f"{p95 if p95 is not None else '-':>8}")
+    return ratios
+
+
+def safe(name: str, make: Callable[[], Runner]) -> Runner | dict:
+    try:
+        return make()
+    except Exception as exc:  # report it in the table, go on with the others
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def run_group(runners: dict[str, Runner | dict], results: dict, **kw) -> None:
+    live = [r for r in runners.values() if isinstance(r, Runner)]
+    for name, r in runners.items():
+        if not isinstance(r, Runner):
+            results[name] = r
+    try:
+        interleaved(live, **kw)
+        for r in live:
+            results[r.name] = r.result()
+    except Exception as exc:
+        import traceback
+
+        traceback.print_exc()
+        for r in live:
+            results.setdefault(r.name, {"error": f"{type(exc).__name__}: {exc}"})
+    finally:
+        for r in live:
+            try:
+                r.close()
+            except Exception:
+                pass
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    ap.add_argument("--turns", type=int, help="timed turns per workload (default 200)")
+    ap.add_argument("--prefilled-turns", type=int,
+                    help="timed turns on the pre-filled sessions (default: --turns)")
+    ap.add_argument("--prefill", type=int, help="earlier turns in the pre-filled sessions (1000)")
+    ap.add_argument("--warmup", type=int, help="turns run before timing (default 10)")
+    ap.add_argument("--block", type=int, help="turns per interleaved block (default 10)")
+    ap.add_argument("--mem-turns", type=int, help="turns traced by tracemalloc (default 20)")
+    ap.add_argument("--map-items", type=int, help="inputs for agent.map (default 1000)")
+    ap.add_argument("--skip", default="", help="comma-separated groups to skip: "
+                    "compare,prefilled,map")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "turns.json"))
+    args = ap.parse_args()
+    q = args.quick
+    args.turns = args.turns or (20 if q else 200)
+    args.prefilled_turns = args.prefilled_turns or (10 if q else args.turns)
+    args.prefill = args.prefill or (100 if q else 1000)
+    args.warmup = args.warmup if args.warmup is not None else (3 if q else 10)
+    args.block = args.block or (5 if q else 10)
+    args.mem_turns = args.mem_turns if args.mem_turns is not None else (3 if q else 20)
+    args.map_items = args.map_items or (100 if q else 1000)
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+
+    print(f"turns.py: {args.turns} timed turns per workload ({args.prefilled_turns} on the "
+          f"{args.prefill}-turn sessions), {args.warmup} warm-up turns, blocks of "
+          f"{args.block}, one tool call a turn; {os.cpu_count()} CPUs, "
+          f"Python {platform.python_version()}\n")
+    results: dict[str, dict] = {}
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="agentnb-bench-") as tmp:
+        work = Path(tmp)
+        if "compare" not in skip:
+            print("  head to head (interleaved) ...", end="", flush=True)
+            t1 = time.perf_counter()
+            group = {
+                "agentnb offline": safe("agentnb offline", lambda: agentnb_runner(
+                    "agentnb offline", work / "a-offline")),
+                "agentnb minimal": safe("agentnb minimal", lambda: agentnb_runner(
+                    "agentnb minimal", work / "a-minimal", model="minimal")),
+                "pydantic-ai": safe("pydantic-ai", lambda: pydantic_runner("pydantic-ai")),
+                "pydantic-ai async": safe("pydantic-ai async", lambda: pydantic_runner(
+                    "pydantic-ai async", use_async=True)),
+                "langgraph offline": safe("langgraph offline", lambda: langgraph_runner(
+                    "langgraph offline", work / "lg-offline")),
+                "langgraph minimal": safe("langgraph minimal", lambda: langgraph_runner(
+                    "langgraph minimal", work / "lg-minimal", model="minimal")),
+            }
+            run_group(group, results, turns=args.turns, warmup=args.warmup, block=args.block,
+                      mem_turns=args.mem_turns)
+            print(f" {time.perf_counter() - t1:.1f} s", flush=True)
+        if "prefilled" not in skip:
+            print(f"  agentnb with {args.prefill} earlier turns (interleaved) ...", end="",
+                  flush=True)
+            t1 = time.perf_counter()
+            group = {}
+            for strategy in STRATEGIES:
+                name = f"agentnb +{args.prefill} {strategy}"
+                group[name] = safe(name, lambda s=strategy, n=name: agentnb_runner(
+                    n, work / f"pre-{s}", strategy=s, prefill_turns=args.prefill))
+            run_group(group, results, turns=args.prefilled_turns, warmup=args.warmup,
+                      block=args.block, mem_turns=min(args.mem_turns, args.prefilled_turns))
+            print(f" {time.perf_counter() - t1:.1f} s", flush=True)
+        if "map" not in skip:
+            print(f"  agent.map over {args.map_items} inputs ...", end="", flush=True)
+            t1 = time.perf_counter()
+            try:
+                results["agentnb map"] = bench_map(work / "map", args.map_items)
+            except Exception as exc:
+                results["agentnb map"] = {"error": f"{type(exc).__name__}: {exc}"}
+            print(f" {time.perf_counter() - t1:.1f} s", flush=True)
+    print()
+    ratios = report(results)
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for pkg in ("agentnb", "duckdb", "langchain-core", "pydantic-ai-slim", "langgraph",
+                "langgraph-prebuilt", "langgraph-checkpoint-sqlite"):
+        try:
+            versions[pkg] = version(pkg)
+        except PackageNotFoundError:
+            versions[pkg] = None
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    doc = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform(), "loadavg_at_end": load},
+        "versions": versions,
+        "settings": {k: getattr(args, k) for k in ("quick", "turns", "prefilled_turns",
+                                                   "prefill", "warmup", "block", "mem_turns",
+                                                   "map_items")},
+        "results": results,
+        "ratios": ratios,
+        "total_s": round(time.perf_counter() - t0, 1),
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=1))
+    print(f"\nwrote {out} ({doc['total_s']} s; load average {load})")
+
+
+if __name__ == "__main__":
+    main()
