@@ -6,6 +6,7 @@
     agentnb agents create calc --model offline --system "You add numbers."
     agentnb sessions list --agent calc --json
     agentnb keys create calc
+    agentnb chat calc "Please add(a=2, b=3)"
 
 Listings print aligned text tables, or JSON with ``--json`` (a list of
 objects with stable keys, full UUIDs, ISO 8601 datetimes). A mistake the
@@ -866,6 +867,113 @@ def _parser_usage(sub: Any) -> None:
     p.add_argument("--agent", metavar="NAME", help="only this agent")
 
 
+# -- chat ---------------------------------------------------------------------------
+def cmd_chat(ctx: Context, args: argparse.Namespace) -> int:
+    """One turn with an agent, streamed to the terminal.
+
+    The answer goes to stdout as it arrives; tool calls and the footer (model,
+    tokens, session) go to stderr, so ``agentnb chat a "..." > answer.md``
+    keeps just the answer. The turn continues the agent's latest session
+    unless ``--new`` or ``--session`` says otherwise. A tool that needs
+    approval asks on a terminal and is denied otherwise.
+    """
+    from .events import ApprovalRequested, Token, ToolCallFinished, ToolCallStarted, TurnError, TurnFinished
+    from .schemas import short_id
+
+    message = " ".join(args.message).strip()
+    if message == "-":
+        message = sys.stdin.read().strip()
+    agent = ctx.store.agent(args.agent)
+    if args.session:
+        agent.resume(args.session)
+    elif not args.new:
+        agent.resume()
+
+    def approve(event: ApprovalRequested) -> bool:
+        if args.yes_tools:
+            return True
+        if not sys.stdin.isatty():
+            ctx.err.write(f"  tool {event.tool_name} needs approval; denied (use --yes-tools)\n")
+            return False
+        ctx.err.write(f"  run {event.tool_name}({_call_args(event.input_args)})? [y/N] ")
+        ctx.err.flush()
+        return sys.stdin.readline().strip().lower() in ("y", "yes")
+
+    reply = None
+    ended_with_newline = True
+    try:
+        for event in agent.stream(message, new_session=args.new and not args.session,
+                                  model=args.model, tools=not args.no_tools, approve=approve):
+            if isinstance(event, Token) and not args.json:
+                ctx.out.write(event.text)
+                ctx.out.flush()
+                ended_with_newline = event.text.endswith("\n")
+            elif isinstance(event, ToolCallStarted) and not args.json:
+                _newline(ctx, ended_with_newline)
+                ended_with_newline = True
+                ctx.err.write(f"  -> {event.tool_name}({_call_args(event.input_args)})\n")
+            elif isinstance(event, ToolCallFinished) and not args.json:
+                result = event.output if event.status == "success" else event.error_message
+                result = _one_line(result or "")[:200]
+                ms = f" {event.execution_time_ms:.0f} ms" if event.execution_time_ms else ""
+                ctx.err.write(f"  <- {event.tool_name}: {event.status}{ms}: {result}\n")
+            elif isinstance(event, TurnError) and not args.json:
+                _newline(ctx, ended_with_newline)
+                ended_with_newline = True
+                ctx.err.write(f"  ! {event.message}\n")
+            elif isinstance(event, TurnFinished):
+                reply = event.reply
+    except KeyboardInterrupt:
+        _newline(ctx, ended_with_newline)
+        ctx.err.write(f"{PROG}: interrupted; the partial answer is stored, marked interrupted\n")
+        return 130
+    assert reply is not None
+    if args.json:
+        ctx.json({
+            "text": reply.text, "status": reply.status, "error": reply.error,
+            "session_id": str(reply.session_id), "model": reply.model,
+            "input_tokens": reply.usage.input_tokens, "output_tokens": reply.usage.output_tokens,
+            "tool_calls": [{"tool_name": c.tool_name, "input_args": c.input_args,
+                            "status": c.status, "output": c.output,
+                            "error_message": c.error_message} for c in reply.tool_calls],
+        })
+    else:
+        _newline(ctx, ended_with_newline)
+        ctx.err.write(f"[{reply.model} | {reply.usage.input_tokens} in / "
+                      f"{reply.usage.output_tokens} out tokens | session "
+                      f"{short_id(reply.session_id)} | {reply.status}]\n")
+    if reply.status == "error":
+        if not args.json:
+            ctx.err.write(f"{PROG}: error: the turn failed: {reply.error} (it is stored)\n")
+        return 1
+    return 0
+
+
+def _newline(ctx: Context, ended_with_newline: bool) -> None:
+    if not ended_with_newline:
+        ctx.out.write("\n")
+        ctx.out.flush()
+
+
+def _call_args(args: dict) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in args.items())
+
+
+def _parser_chat(sub: Any) -> None:
+    p = _leaf(sub, "chat", "send a message to an agent and stream the answer", cmd_chat,
+              listing=True,
+              epilog="The answer streams to stdout; tool calls and the footer go to stderr.\n"
+                     "MESSAGE '-' reads the message from stdin.")
+    p.add_argument("agent", metavar="AGENT", help="agent name")
+    p.add_argument("message", metavar="MESSAGE", nargs="+", help="the message")
+    p.add_argument("--new", action="store_true", help="start a new session")
+    p.add_argument("--session", "-s", metavar="ID", help="continue this session (id or prefix)")
+    p.add_argument("--model", metavar="SPEC", help="use this model for this turn")
+    p.add_argument("--no-tools", action="store_true", help="do not offer tools to the model")
+    p.add_argument("--yes-tools", action="store_true",
+                   help="run tools that need approval without asking")
+
+
 # -- the parser -----------------------------------------------------------------------
 #: Parser blocks, in the order ``agentnb --help`` lists the commands.
 SUBCOMMANDS: list[Callable[[Any], None]] = [
@@ -877,6 +985,7 @@ SUBCOMMANDS: list[Callable[[Any], None]] = [
     _parser_sessions,
     _parser_keys,
     _parser_usage,
+    _parser_chat,
 ]
 
 
