@@ -349,3 +349,33 @@ def test_empty_message_is_a_user_error(calc):
 
     with pytest.raises(UserError):
         calc.chat("   ")
+
+
+def test_history_cache_sees_turns_written_elsewhere(duckdb_url):
+    """The engine caches a session's history; a turn stored by another Store must show."""
+    import agentnb
+    from agentnb.schemas import NewMessage
+
+    store = agentnb.connect(duckdb_url)
+    agent = store.create_agent("c")
+    model = ScriptedModel()
+    agent.chat("first", model=model)
+    agent.chat("second", model=model)
+    other = agentnb.connect(duckdb_url)
+    other.repo.append_turn(agent.session_id, [
+        NewMessage(role="user", content="written by another store"),
+        NewMessage(role="assistant", content="noted"),
+    ])
+    other.close()
+    agent.chat("third", model=model)
+    humans = [m.content for m in model.seen[-1] if m.type == "human"]
+    assert humans == ["first", "second", "written by another store", "third"]
+    # switching strategy reuses nothing stale
+    agent.set(memory="window", **{"memory.window_turns": 1})
+    agent.chat("fourth", model=model)
+    assert [m.content for m in model.seen[-1] if m.type == "human"] == ["third", "fourth"]
+    agent.set(memory="full")
+    agent.chat("fifth", model=model)
+    assert [m.content for m in model.seen[-1] if m.type == "human"] == [
+        "first", "second", "written by another store", "third", "fourth", "fifth"]
+    store.close()
