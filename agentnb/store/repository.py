@@ -312,16 +312,7 @@ class Repository:
             }
 
     def _require_session(self, conn: Connection, session_id: str | uuid.UUID):
-        rows = conn.execute(
-            sa.select(sessions_t).where(id_clause(sessions_t.c.id, session_id)).limit(2)
-        ).all()
-        if not rows:
-            raise NotFoundError(f"no session {session_id!s} (see: agentnb sessions list)")
-        if len(rows) > 1:
-            raise InvalidValueError(
-                f"session id prefix {session_id!s} is ambiguous; type more digits"
-            )
-        return rows[0]
+        return _one_by_id(conn, sessions_t, session_id, "session", "agentnb sessions list")
 
     # -- messages -------------------------------------------------------------
     def append_turn(
@@ -494,17 +485,11 @@ class Repository:
     def revoke_key(self, key_id: str | uuid.UUID) -> ApiKeyRecord:
         """Deactivate a key by id or unique id prefix."""
         with self.db.write() as conn:
-            rows = conn.execute(
-                sa.select(api_keys_t).where(id_clause(api_keys_t.c.id, key_id)).limit(2)
-            ).all()
-            if not rows:
-                raise NotFoundError(f"no API key {key_id!s} (see: agentnb keys list)")
-            if len(rows) > 1:
-                raise InvalidValueError(f"key id prefix {key_id!s} is ambiguous; type more digits")
+            found = _one_by_id(conn, api_keys_t, key_id, "API key", "agentnb keys list")
             conn.execute(
-                api_keys_t.update().where(api_keys_t.c.id == rows[0].id).values(is_active=False)
+                api_keys_t.update().where(api_keys_t.c.id == found.id).values(is_active=False)
             )
-            row = conn.execute(sa.select(api_keys_t).where(api_keys_t.c.id == rows[0].id)).one()
+            row = conn.execute(sa.select(api_keys_t).where(api_keys_t.c.id == found.id)).one()
         return ApiKeyRecord.model_validate(row._mapping)
 
     def verify_key(self, plain: str) -> ApiKeyRecord | None:
@@ -590,6 +575,17 @@ class Repository:
                 t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
                 for t in (agents_t, sessions_t, messages_t, tool_calls_t, api_keys_t)
             }
+
+
+def _one_by_id(conn: Connection, table: sa.Table, wanted: str | uuid.UUID, kind: str,
+               listing: str):
+    """The one row whose id is ``wanted`` or starts with it; clear errors otherwise."""
+    rows = conn.execute(sa.select(table).where(id_clause(table.c.id, wanted)).limit(2)).all()
+    if not rows:
+        raise NotFoundError(f"no {kind} {wanted!s} (see: {listing})")
+    if len(rows) > 1:
+        raise InvalidValueError(f"{kind} id prefix {wanted!s} is ambiguous; type more digits")
+    return rows[0]
 
 
 def _not_found(kind: str, wanted: str, names: Iterable[str]) -> str:
