@@ -1,0 +1,121 @@
+"""Execute every tutorial notebook in a fresh kernel and check what it shows.
+
+nbval (``--nbval`` on ``notebooks/``) compares stored outputs with a fresh run,
+but it passes a notebook whose cell printed a UsageError and one saved
+without outputs. Here each notebook runs top to bottom with nbclient, which
+raises on the first failing cell, against a throwaway ``AGENTNB_HOME``; then
+a few outputs a reader relies on are checked.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+PATHS = sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
+
+
+def _runner():
+    spec = importlib.util.spec_from_file_location("refresh_outputs", NOTEBOOKS / "refresh_outputs.py")
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+def cell_text(cell) -> str:
+    """Everything a cell shows as text: streams, plain text, Markdown, errors."""
+    parts = []
+    for out in cell.get("outputs", []):
+        if out["output_type"] == "stream":
+            parts.append(out["text"])
+        elif out["output_type"] == "error":
+            parts.append(f"{out['ename']}: {out['evalue']}")
+        else:
+            data = out.get("data", {})
+            parts.append(data.get("text/markdown") or data.get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def find(nb, source: str):
+    """The first code cell whose source contains ``source``."""
+    for cell in nb.cells:
+        if cell.cell_type == "code" and source in cell.source:
+            return cell
+    raise AssertionError(f"no code cell contains {source!r}")
+
+
+def check_04(nb) -> None:
+    labels = cell_text(_cell_exact(nb, "labels"))
+    assert "sentiment" in labels and "stars" in labels
+    for value in ("positive", "negative", "neutral", "error"):
+        assert value in labels
+    failed = cell_text(find(nb, 'failed = labels[labels["status"] == "error"]'))
+    assert "[104]" in failed and "did not match Label" in failed
+    sessions = cell_text(find(nb, "json_extract_string(s.attrs, '$.kind') = 'map'"))
+    assert sessions.count("map over 6 items") == 4
+
+
+def check_05(nb) -> None:
+    tokens = cell_text(find(nb, "sum(input_tokens) as input_tokens"))
+    assert "offline" in tokens
+    slowest = cell_text(find(nb, "order by execution_time_ms desc limit 2"))
+    first, second = [line for line in slowest.splitlines() if "slow_sqrt" in line]
+    assert "144" in first and "'x': 25" in second
+    refused = cell_text(find(nb, 'store.sql("delete from messages")'))
+    assert "read-only" in refused
+    export = cell_text(find(nb, "%agent export --format md"))
+    assert "# second session" in export and "add(a=0.1, b=0.2)" in export
+    jupysql = cell_text(find(nb, "%%sql"))
+    assert re.search(r"calc\s*\|\s*2\s*\|\s*5", jupysql), jupysql
+
+
+def _cell_exact(nb, source: str):
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.source.strip() == source:
+            return cell
+    raise AssertionError(f"no code cell is exactly {source!r}")
+
+
+CHECKS: dict[str, Callable] = {
+    "04-map-dataframe.ipynb": check_04,
+    "05-history-sql.ipynb": check_05,
+}
+
+
+@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
+def test_notebook_runs_top_to_bottom(path: Path, tmp_path: Path) -> None:
+    home = tmp_path / "agentnb-home"
+    home.mkdir()
+    nb = _runner().execute(path, home)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        # nbclient raises on an exception; a UsageError is only stderr text
+        text = cell_text(cell)
+        assert "UsageError" not in text, (cell.source, text)
+        assert "Traceback" not in text, (cell.source, text)
+    CHECKS.get(path.name, lambda nb: None)(nb)
+    # the run used the throwaway store, and only it
+    assert (home / "agentnb.duckdb").exists()
+
+
+def test_every_notebook_is_checked_and_has_a_kernelspec() -> None:
+    import nbformat
+
+    assert PATHS, "no notebooks found"
+    for path in PATHS:
+        nb = nbformat.read(path, as_version=4)
+        assert nb.metadata.get("kernelspec", {}).get("name") == "python3", path.name
+        assert path.name in CHECKS, f"add output checks for {path.name}"
+        # outputs are stored, so that a reader sees them and nbval compares them
+        assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), path.name
+        # how to switch to a real provider, and never a key
+        text = "\n".join(c.source for c in nb.cells)
+        assert "OPENAI_API_KEY" in text, path.name
+        assert not re.search(r"sk-[A-Za-z0-9]{16,}", text), path.name
