@@ -540,6 +540,29 @@ def history(nb: "AgentMagics", args: argparse.Namespace) -> Transcript:
     return Transcript(messages, title=title)
 
 
+# -- widgets ----------------------------------------------------------------------
+@command("panel", "a chat panel (widget) for NAME, else the current agent",
+         arg("name", metavar="NAME", nargs="?"),
+         arg("--new", action="store_true", help="start a new session with the first message"))
+def panel(nb: "AgentMagics", args: argparse.Namespace) -> Any:
+    from .panel import NEW_SESSION, ChatPanel
+
+    name = args.name or nb.current_agent
+    if name is None and not nb.store.agents():
+        raise UsageError(NO_AGENT_HINT)
+    session = None
+    if name is not None:
+        agent = nb.require_agent(name)
+        name = agent.name
+        if args.new:
+            session = NEW_SESSION
+        elif name == nb.current_agent and nb.current_session is not None:
+            session = nb.current_session
+    elif args.new:
+        session = NEW_SESSION
+    return ChatPanel(store=nb.store, agent=name, session=session, rate=nb.stream_rate)
+
+
 # -- analysis ---------------------------------------------------------------------
 @command("usage", "tokens and tool calls by agent, session, model or day",
          arg("--by", choices=["agent", "session", "model", "day"], default="agent"),

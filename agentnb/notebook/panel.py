@@ -1,0 +1,853 @@
+"""``ChatPanel``: an ipywidgets chat with a stored agent, streaming in the kernel.
+
+::
+
+    from agentnb.widgets import ChatPanel
+    ChatPanel(agent="calc")          # or: %agent panel calc
+
+The panel is a ``VBox``: an agent picker and a session picker (the agent's
+sessions, newest first, plus "new session"), the transcript rendered from
+Markdown, the input box with Send and Stop, a row of Approve/Deny buttons
+while a tool waits for approval, a status line (errors in red) and a token
+footer.
+
+A turn runs as an asyncio task on the kernel's running loop, so the notebook
+stays usable while the agent works; Stop cancels the task and the engine
+stores the partial answer marked ``interrupted``. Everything the transcript
+shows after a turn is re-read from the store, so what the panel shows is what
+the store holds. A panel keeps all its state on itself: several panels can
+be open at once, and a panel opened after a kernel restart shows the stored
+session it resumes.
+
+**Enter sends.** ipywidgets' ``Textarea`` reports only its value, never key
+events, and its front end stops keydown propagation (so Shift-Enter does not
+run the cell). With ``continuous_update=True`` the value arrives on every
+keystroke: a newline typed at the *end* of the text is taken as Enter and
+sends the message. Enter and Shift-Enter insert the same newline, so no pure
+ipywidgets panel can tell them apart: for a new line, end the line with a
+backslash and press Enter (the ``\\`` becomes a line break), or type the
+newline anywhere but at the end, or paste multi-line text. ``Text`` with
+``continuous_update=False`` was rejected: it also fires when the box loses
+focus (clicking Send would send twice, clicking elsewhere would send) and it
+is one line only.
+
+Every piece of user and model text is rendered with markdown-it-py with raw
+HTML disabled (or escaped into ``<pre>`` without it): the HTML widget sets
+``innerHTML`` unsanitized in the browser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import html
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+import ipywidgets as widgets
+
+from .render import shorten
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..agent import Agent
+    from ..api import Store
+    from ..events import ApprovalRequested, Event, Reply
+    from ..schemas import MessageRecord, SessionSummary
+
+log = logging.getLogger(__name__)
+
+#: The session picker's value for "start a new session with the next message".
+NEW_SESSION = "new"
+
+_STATUS_COLORS = {
+    "pending": "#777",
+    "running": "#2a7ae2",
+    "awaiting approval": "#c77c02",
+    "success": "#2e9d4e",
+    "error": "#d32f2f",
+    "timeout": "#d32f2f",
+    "denied": "#c77c02",
+    "interrupted": "#777",
+}
+_MUTED = "color:var(--jp-ui-font-color2,#777)"
+_ERROR_STYLE = "color:var(--jp-error-color1,#d32f2f)"
+
+
+# -- HTML pieces (shared with the session browser) ---------------------------------
+@functools.lru_cache(maxsize=1)
+def _markdown_parser() -> Any:
+    try:
+        from markdown_it import MarkdownIt
+    except ImportError:
+        return None
+    # html=False: raw HTML in a message is shown as text, never injected.
+    return MarkdownIt("commonmark", {"html": False, "breaks": True}).enable(
+        ["table", "strikethrough"]
+    )
+
+
+def render_markdown(text: str) -> str:
+    """HTML for Markdown ``text``; raw HTML in it is escaped, never rendered."""
+    parser = _markdown_parser()
+    if parser is None:
+        return f'<pre style="white-space:pre-wrap;margin:0">{html.escape(text)}</pre>'
+    return parser.render(text)
+
+
+def _args_text(args: dict[str, Any] | None) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in (args or {}).items())
+
+
+def tool_card_html(name: str, args: dict[str, Any] | None, status: str, *,
+                   output: str | None = None, error: str | None = None,
+                   ms: float | None = None) -> str:
+    """One tool call as a card: name, arguments, status, result or error, time."""
+    color = _STATUS_COLORS.get(status, "#777")
+    timing = f' <span style="{_MUTED}">{ms:,.0f} ms</span>' if ms is not None else ""
+    head = (
+        f'<div><b>🔧 {html.escape(name)}</b>(<code>{html.escape(shorten(_args_text(args), 200))}'
+        f'</code>) <span class="agentnb-tool-status" style="color:{color};font-weight:bold">'
+        f"{html.escape(status)}</span>{timing}</div>"
+    )
+    body = ""
+    text = output if status == "success" else (error or output)
+    if text:
+        if len(text) > 2000:
+            text = text[:2000] + " …"
+        body = (
+            '<pre style="white-space:pre-wrap;margin:2px 0 0 0;max-height:12em;overflow:auto;'
+            f'font-size:0.95em">{html.escape(text)}</pre>'
+        )
+    return (
+        f'<div class="agentnb-tool-card" data-status="{html.escape(status)}" '
+        f'style="border:1px solid var(--jp-border-color2,#ddd);border-left:3px solid {color};'
+        'border-radius:3px;padding:3px 8px;margin:4px 0;font-size:0.9em;'
+        f'background:var(--jp-layout-color2,#f7f7f7)">{head}{body}</div>'
+    )
+
+
+def _role_html(role: str, label: str | None, body: str) -> str:
+    color = "#2a7ae2" if role == "user" else "#2e9d4e" if role == "assistant" else "#777"
+    head = (
+        f'<div style="font-weight:bold;color:{color};font-size:0.85em">{html.escape(label)}</div>'
+        if label is not None else ""
+    )
+    margin = "6px 0" if label is not None else "0 0 6px 0"
+    return (
+        f'<div class="agentnb-msg agentnb-msg-{role}" style="margin:{margin}">{head}{body}</div>'
+    )
+
+
+def interrupted_html() -> str:
+    return f'<div class="agentnb-interrupted" style="{_MUTED};font-style:italic">⏹ interrupted</div>'
+
+
+def error_html(text: str) -> str:
+    return f'<div class="agentnb-error" style="{_ERROR_STYLE}">⚠ {html.escape(text)}</div>'
+
+
+def message_html(m: "MessageRecord", agent_name: str = "assistant", *,
+                 heading: bool = True) -> str:
+    """One stored message: role, Markdown content, tool cards, status marks."""
+    if m.role == "tool":
+        return ""  # shown in the card of the call that produced it
+    label = {"user": "You", "assistant": agent_name, "system": "system"}.get(m.role, m.role)
+    parts = [render_markdown(m.content)] if m.content else []
+    for call in m.tool_calls:
+        parts.append(tool_card_html(call.tool_name, call.input_args, call.status,
+                                    output=call.output, error=call.error_message,
+                                    ms=call.execution_time_ms))
+    if m.status == "interrupted":
+        parts.append(interrupted_html())
+    elif m.status == "error":
+        parts.append(error_html(str(m.attrs.get("error") or "the turn failed")))
+    if not parts:
+        return ""
+    return _role_html(m.role, label if heading else None, "".join(parts))
+
+
+def messages_html(messages: Iterable["MessageRecord"], agent_name: str = "assistant") -> str:
+    """Stored messages as HTML, oldest first; one heading per run of assistant messages."""
+    out = []
+    previous = None
+    for m in messages:
+        piece = message_html(m, agent_name, heading=not (m.role == "assistant"
+                                                         and previous == "assistant"))
+        if piece:
+            out.append(piece)
+            previous = m.role
+    return "".join(out)
+
+
+def scroll_box(inner: str, *, height: str = "26em") -> str:
+    """A scrolling box that stays anchored at its bottom as content grows."""
+    # column-reverse keeps the scroll position at the bottom without JavaScript.
+    return (
+        f'<div class="agentnb-scroll" style="max-height:{height};overflow-y:auto;'
+        'display:flex;flex-direction:column-reverse;padding:0 4px">'
+        f"<div>{inner}</div></div>"
+    )
+
+
+def session_label(summary: "SessionSummary") -> str:
+    """How a session reads in a picker: date, first message, turns."""
+    when = summary.last_activity or summary.session.updated_at
+    first = summary.session.title or summary.first_message or "(empty)"
+    turns = f"{summary.turns} turn{'s' if summary.turns != 1 else ''}"
+    return f"{when:%Y-%m-%d %H:%M} · {shorten(first, 40)} · {turns}"
+
+
+def error_text(exc: BaseException) -> str:
+    """One line for an exception: a UserError's own message, else type and message."""
+    from ..errors import UserError
+
+    if isinstance(exc, UserError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+# -- the live turn --------------------------------------------------------------------
+@dataclass
+class _Card:
+    name: str
+    args: dict[str, Any]
+    status: str = "running"
+    output: str | None = None
+    error: str | None = None
+    ms: float | None = None
+
+    def html(self) -> str:
+        return tool_card_html(self.name, self.args, self.status, output=self.output,
+                              error=self.error, ms=self.ms)
+
+
+@dataclass
+class _LiveTurn:
+    """What the running turn has shown so far: text pieces and tool cards, in order."""
+
+    message: str
+    parts: list[Any] = field(default_factory=list)  # str (growing text) or _Card
+    cards: dict[str, _Card] = field(default_factory=dict)
+    text_open: bool = False
+    error: str | None = None
+    interrupted: bool = False
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def add_text(self, text: str) -> None:
+        if self.text_open and self.parts and isinstance(self.parts[-1], str):
+            self.parts[-1] += text
+        else:
+            self.parts.append(text)
+            self.text_open = True
+
+    def card(self, call_id: str, name: str, args: dict[str, Any]) -> _Card:
+        if call_id not in self.cards:
+            self.cards[call_id] = _Card(name, dict(args))
+            self.parts.append(self.cards[call_id])
+            self.text_open = False
+        return self.cards[call_id]
+
+    def html(self, agent_name: str) -> str:
+        out = [_role_html("user", "You", render_markdown(self.message))]
+        body = []
+        for part in self.parts:
+            body.append(render_markdown(part) if isinstance(part, str) else part.html())
+        if self.interrupted:
+            body.append(interrupted_html())
+        if self.error:
+            body.append(error_html(self.error))
+        if not body:
+            body.append(f'<div style="{_MUTED}">…</div>')
+        out.append(_role_html("assistant", agent_name, "".join(body)))
+        return "".join(out)
+
+
+class ApprovalRow(widgets.HBox):
+    """A tool call waiting for the user: its description and Approve / Deny buttons."""
+
+    def __init__(self, call_id: str, tool_name: str, args: dict[str, Any],
+                 future: "asyncio.Future[bool]") -> None:
+        self.call_id = call_id
+        self.tool_name = tool_name
+        self.future = future
+        self.question = widgets.HTML(
+            f"Run <b>{html.escape(tool_name)}</b>(<code>"
+            f"{html.escape(shorten(_args_text(args), 120))}</code>)?"
+        )
+        self.approve_button = widgets.Button(description="Approve", button_style="success",
+                                             icon="check", tooltip=f"run {tool_name}")
+        self.deny_button = widgets.Button(description="Deny", button_style="danger",
+                                          icon="times", tooltip=f"do not run {tool_name}")
+        self.approve_button.add_class("agentnb-approve")
+        self.deny_button.add_class("agentnb-deny")
+        self.approve_button.on_click(lambda _: self.answer(True))
+        self.deny_button.on_click(lambda _: self.answer(False))
+        super().__init__([self.question, self.approve_button, self.deny_button],
+                         layout=widgets.Layout(align_items="center"))
+        self.add_class("agentnb-approval")
+
+    def answer(self, ok: bool) -> None:
+        """Resolve the engine's wait: ``True`` runs the tool, ``False`` denies it."""
+        if not self.future.done():
+            self.future.set_result(ok)
+        self.approve_button.disabled = self.deny_button.disabled = True
+
+
+# -- the panel --------------------------------------------------------------------------
+class ChatPanel(widgets.VBox):
+    """A chat with a stored agent, as a widget.
+
+    ``store``: an :class:`agentnb.api.Store` (default: the notebook's store when
+    ``%load_ext agentnb`` ran, else ``agentnb.connect()``). ``agent``: a name
+    (default: the first agent). ``session``: a session id or prefix (default:
+    the agent's latest session; ``"new"`` starts a new one with the first
+    message). ``rate``: most transcript redraws per second while streaming.
+
+    Methods: :meth:`submit` (what Send and Enter call; returns the turn's
+    asyncio task), :meth:`stop`, :meth:`select` (agent and/or session),
+    :meth:`reload`. ``task`` is the current (or last) turn's task.
+    """
+
+    def __init__(self, store: "Store | None" = None, agent: str | None = None,
+                 session: str | uuid.UUID | None = None, *, rate: float = 15.0) -> None:
+        self._store = store
+        self._agent: Agent | None = None
+        self.session_id: uuid.UUID | None = None
+        self.task: asyncio.Task | None = None
+        self._interval = 1.0 / max(float(rate), 0.5)
+        self._history: list[MessageRecord] = []
+        self._history_html = ""
+        self._live: _LiveTurn | None = None
+        self._last_render = 0.0
+        self._render_handle: asyncio.TimerHandle | None = None
+        self._quiet = False  # set while the panel changes its own widgets
+        self._approval_futures: list[asyncio.Future] = []
+
+        self.agent_picker = widgets.Dropdown(description="Agent", options=[],
+                                             layout=widgets.Layout(width="16em"))
+        self.session_picker = widgets.Dropdown(description="Session", options=[],
+                                               layout=widgets.Layout(width="30em"))
+        self.refresh_button = widgets.Button(icon="refresh", tooltip="reload agents and sessions",
+                                             layout=widgets.Layout(width="2.6em"))
+        self.transcript = widgets.HTML(layout=widgets.Layout(width="100%"))
+        self.approvals = widgets.VBox()
+        self.input = widgets.Textarea(
+            placeholder="Message — Enter sends; end a line with \\ for a new line",
+            continuous_update=True, rows=3, layout=widgets.Layout(width="100%"),
+        )
+        self.send_button = widgets.Button(description="Send", button_style="primary",
+                                          icon="paper-plane", tooltip="send (Enter)")
+        self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True,
+                                          tooltip="stop the answer (it is kept, marked interrupted)")
+        self.status_line = widgets.HTML()
+        self.footer = widgets.HTML()
+        for w, cls in [(self.agent_picker, "agentnb-panel-agent"),
+                       (self.session_picker, "agentnb-panel-session"),
+                       (self.refresh_button, "agentnb-panel-refresh"),
+                       (self.transcript, "agentnb-panel-transcript"),
+                       (self.approvals, "agentnb-panel-approvals"),
+                       (self.input, "agentnb-panel-input"),
+                       (self.send_button, "agentnb-panel-send"),
+                       (self.stop_button, "agentnb-panel-stop"),
+                       (self.status_line, "agentnb-panel-status"),
+                       (self.footer, "agentnb-panel-footer")]:
+            w.add_class(cls)
+
+        super().__init__([
+            widgets.HBox([self.agent_picker, self.session_picker, self.refresh_button]),
+            self.transcript,
+            self.approvals,
+            self.input,
+            widgets.HBox([self.send_button, self.stop_button, self.status_line],
+                         layout=widgets.Layout(align_items="center")),
+            self.footer,
+        ], layout=widgets.Layout(width="100%", border="1px solid var(--jp-border-color2,#ddd)",
+                                 padding="4px"))
+        self.add_class("agentnb-panel")
+
+        self.agent_picker.observe(self._agent_picked, names="value")
+        self.session_picker.observe(self._session_picked, names="value")
+        self.input.observe(self._input_changed, names="value")
+        self.send_button.on_click(lambda _: self.submit())
+        self.stop_button.on_click(lambda _: self.stop())
+        self.refresh_button.on_click(lambda _: self.reload())
+
+        try:
+            self._open(agent, session)
+        except Exception as exc:  # an unknown agent, a locked store: a red line, no traceback
+            self._show_error(error_text(exc))
+            self._render_now()
+
+    # -- properties -----------------------------------------------------------------
+    @property
+    def store(self) -> "Store":
+        """The store this panel reads and writes (opened on first use)."""
+        if self._store is None:
+            self._store = _default_store()
+        return self._store
+
+    @property
+    def agent_name(self) -> str | None:
+        """The name of the agent the panel chats with."""
+        return self._agent.name if self._agent is not None else None
+
+    @property
+    def busy(self) -> bool:
+        """True while a turn runs."""
+        return self.task is not None and not self.task.done()
+
+    @property
+    def messages(self) -> list["MessageRecord"]:
+        """The stored messages of the panel's session (as last read)."""
+        return list(self._history)
+
+    # -- opening agents and sessions --------------------------------------------------
+    def _open(self, agent: str | None, session: str | uuid.UUID | None) -> None:
+        names = [a.name for a in self.store.agents()]
+        with self._quietly():
+            self.agent_picker.options = names
+            self.agent_picker.value = None
+        self._agent = None
+        self.session_id = None
+        if agent is None and names:
+            agent = names[0]
+        if agent is None:
+            self._set_history([])
+            self._show_notice("no agents yet: create one with %agent create NAME "
+                              "(or store.create_agent), then press ⟳")
+            self._update_controls()
+            return
+        try:
+            handle = self.store.agent(agent)
+        except Exception:
+            self._set_history([])
+            self._update_controls()
+            raise
+        with self._quietly():
+            self.agent_picker.value = handle.name
+        self._agent = handle
+        self._open_session(session)
+
+    def _open_session(self, session: str | uuid.UUID | None) -> None:
+        assert self._agent is not None
+        if session == NEW_SESSION:
+            record = None
+        elif session is not None:
+            record = self._agent.resume(session)
+        else:
+            record = self.store.repo.latest_session(self._agent.id)
+        self.session_id = record.id if record is not None else None
+        self._fill_sessions()
+        self._load_history()
+        self._show_notice("")
+        self._update_controls()
+
+    def _fill_sessions(self) -> None:
+        assert self._agent is not None
+        summaries = self.store.sessions(self._agent.name)
+        options: list[tuple[str, str]] = [("＋ new session", NEW_SESSION)]
+        options += [(session_label(s), str(s.session.id)) for s in summaries]
+        with self._quietly():
+            self.session_picker.options = options
+            self.session_picker.value = (
+                str(self.session_id) if self.session_id is not None else NEW_SESSION
+            )
+
+    def _load_history(self) -> None:
+        history = self.store.history(self.session_id) if self.session_id is not None else []
+        self._set_history(history)
+
+    def _set_history(self, history: Sequence["MessageRecord"]) -> None:
+        self._history = list(history)
+        self._history_html = messages_html(self._history, self.agent_name or "assistant")
+        self._update_footer()
+        self._render_now()
+
+    def select(self, agent: str | None = None, session: str | uuid.UUID | None = None) -> None:
+        """Show another agent and/or session (``session="new"``: a new session)."""
+        if self.busy:
+            self._show_error("a turn is running: wait for it or press Stop first")
+            return
+        try:
+            if agent is not None and agent != self.agent_name:
+                self._open(agent, session)
+            elif session is not None and self._agent is not None:
+                self._open_session(session)
+        except Exception as exc:
+            self._show_error(error_text(exc))
+
+    def reload(self) -> None:
+        """Re-read agents, sessions and the transcript from the store."""
+        if self.busy:
+            return
+        try:
+            if self._agent is not None and self.agent_name in {a.name for a in self.store.agents()}:
+                self._open(self.agent_name, self.session_id or NEW_SESSION)
+            else:
+                self._open(None, None)
+        except Exception as exc:
+            self._show_error(error_text(exc))
+
+    def _agent_picked(self, change: dict) -> None:
+        if self._quiet or change["new"] is None:
+            return
+        self.select(agent=change["new"])
+
+    def _session_picked(self, change: dict) -> None:
+        if self._quiet or change["new"] is None or self._agent is None:
+            return
+        self.select(session=change["new"])
+
+    # -- input ---------------------------------------------------------------------
+    def _input_changed(self, change: dict) -> None:
+        if self._quiet:
+            return
+        old, new = change["old"] or "", change["new"] or ""
+        if not new.endswith("\n") or len(new) <= len(old) or not new.startswith(old):
+            return
+        added = new[len(old):]
+        if "\n" in added[:-1]:
+            return  # pasted lines: keep them as typed text
+        body = new[:-1]
+        if body.endswith("\\"):  # backslash + Enter: a line break, not a send
+            self._set_input(body[:-1] + "\n")
+            return
+        if self.busy:
+            self._set_input(body)
+            self._show_error("a turn is running: wait for it or press Stop")
+            return
+        self._set_input(body)
+        self.submit()
+
+    def _set_input(self, text: str) -> None:
+        with self._quietly():
+            self.input.value = text
+
+    def submit(self, text: str | None = None) -> "asyncio.Task | None":
+        """Send ``text`` (default: the input box) as the next turn; the turn's task.
+
+        Inside a running event loop (a Jupyter kernel, or a test's
+        ``asyncio.run``) the turn runs as a task on that loop and this returns
+        at once. Outside any loop (a plain script) the turn runs to its end
+        first; the returned task is then done. None when nothing was sent
+        (empty text, no agent, or a turn already running).
+        """
+        message = (self.input.value if text is None else text).strip()
+        if not message:
+            return None
+        if self.busy:
+            self._show_error("a turn is running: wait for it or press Stop")
+            return None
+        if self._agent is None:
+            self._show_error("no agent to chat with: create one with %agent create NAME")
+            return None
+        if text is None:
+            self._set_input("")
+        live = _LiveTurn(message)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None:
+            self.task = loop.create_task(self._run_turn(live))
+            self._started(live)
+            return self.task
+
+        async def drive() -> None:
+            self.task = asyncio.ensure_future(self._run_turn(live))
+            self._started(live)
+            await self.task
+
+        asyncio.run(drive())
+        return self.task
+
+    def stop(self) -> None:
+        """Stop the running turn: its partial answer is stored, marked interrupted."""
+        if self.busy:
+            assert self.task is not None
+            self.stop_button.disabled = True
+            self.task.cancel()
+
+    # -- one turn --------------------------------------------------------------------
+    def _started(self, live: _LiveTurn) -> None:
+        """Show at once that the turn is on its way (before its task first runs)."""
+        self._live = live
+        self._show_notice("")
+        self._update_controls(running=True)
+        self._render_now()
+
+    async def _run_turn(self, live: _LiveTurn) -> "Reply | None":
+        from ..events import TurnFinished
+
+        assert self._agent is not None
+        agent = self._agent
+        message = live.message
+        reply = None
+        started = False
+        try:
+            if self.session_id is None:
+                record = await asyncio.to_thread(
+                    self.store.repo.create_session, agent.id, attrs=_session_attrs())
+                self.session_id = record.id
+                self._fill_sessions()
+            async for event in agent.astream(message, session=self.session_id,
+                                             approve=self._approve):
+                started = True
+                self._on_event(live, event)
+                if isinstance(event, TurnFinished):
+                    reply = event.reply
+        except asyncio.CancelledError:
+            live.interrupted = True
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()  # handled: the engine stored the turn, interrupted
+        except Exception as exc:
+            live.error = error_text(exc)
+        finally:
+            self._clear_approvals()
+            if self._render_handle is not None:
+                self._render_handle.cancel()
+                self._render_handle = None
+        if live.error and not started and not self.input.value.strip():
+            self._set_input(message)  # nothing was stored: give the text back
+        try:
+            history = await asyncio.to_thread(self.store.history, self.session_id)
+        except Exception as exc:
+            live.error = live.error or error_text(exc)
+        else:
+            if self._agent is agent:
+                self._live = None
+                self._set_history(history)
+        if reply is not None and reply.status == "error":
+            live.error = live.error or reply.error or "the turn failed"
+        if live.error:
+            self._show_error(live.error)
+        elif live.interrupted:
+            self._show_notice("stopped: the partial answer is kept, marked interrupted")
+        self._live = None
+        try:
+            self._fill_sessions()
+        except Exception:  # the turn is shown; a stale picker is not worth a red line
+            log.debug("could not refresh the session list", exc_info=True)
+        self._update_controls(running=False)
+        self._render_now()
+        return reply
+
+    def _on_event(self, live: _LiveTurn, event: "Event") -> None:
+        from ..events import (
+            ApprovalRequested,
+            MessageCompleted,
+            Token,
+            ToolCallFinished,
+            ToolCallStarted,
+            TurnError,
+            Usage,
+        )
+
+        if isinstance(event, Token):
+            live.add_text(event.text)
+        elif isinstance(event, MessageCompleted):
+            live.text_open = False
+        elif isinstance(event, ToolCallStarted):
+            live.card(event.call_id, event.tool_name, event.input_args)
+        elif isinstance(event, ApprovalRequested):
+            card = live.card(event.call_id, event.tool_name, event.input_args)
+            card.status = "awaiting approval"
+        elif isinstance(event, ToolCallFinished):
+            card = live.card(event.call_id, event.tool_name, event.input_args)
+            card.status = event.status
+            card.output = event.output
+            card.error = event.error_message
+            card.ms = event.execution_time_ms
+        elif isinstance(event, Usage):
+            live.input_tokens += event.input_tokens
+            live.output_tokens += event.output_tokens
+            self._update_footer(live)
+        elif isinstance(event, TurnError):
+            live.error = event.message
+        else:
+            return
+        if isinstance(event, Token):
+            self._schedule_render()
+        else:
+            self._render_now()
+
+    async def _approve(self, event: "ApprovalRequested") -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        row = ApprovalRow(event.call_id, event.tool_name, event.input_args, future)
+        self._approval_futures.append(future)
+        self.approvals.children = [*self.approvals.children, row]
+        try:
+            return await future
+        finally:
+            self.approvals.children = [r for r in self.approvals.children if r is not row]
+            row.close()
+
+    def _clear_approvals(self) -> None:
+        for future in self._approval_futures:
+            if not future.done():
+                future.cancel()
+        self._approval_futures.clear()
+        for row in self.approvals.children:
+            row.close()
+        self.approvals.children = []
+
+    @property
+    def approval_rows(self) -> list[ApprovalRow]:
+        """The tool calls waiting for Approve / Deny, oldest first."""
+        return list(self.approvals.children)
+
+    # -- drawing -------------------------------------------------------------------------
+    def _schedule_render(self) -> None:
+        wait = self._interval - (time.monotonic() - self._last_render)
+        if wait <= 0:
+            self._render_now()
+        elif self._render_handle is None:
+            self._render_handle = asyncio.get_running_loop().call_later(wait, self._deferred)
+
+    def _deferred(self) -> None:
+        self._render_handle = None
+        self._render_now()
+
+    def _render_now(self) -> None:
+        self._last_render = time.monotonic()
+        name = self.agent_name or "assistant"
+        inner = self._history_html
+        if self._live is not None:
+            inner += self._live.html(name)
+        if not inner:
+            if self._agent is None:
+                inner = f'<div style="{_MUTED}">(no agent)</div>'
+            else:
+                inner = (f'<div style="{_MUTED}">(new session: your first message starts it)'
+                         "</div>")
+        self.transcript.value = scroll_box(inner)
+
+    def _update_footer(self, live: _LiveTurn | None = None) -> None:
+        if self._agent is None:
+            self.footer.value = ""
+            return
+        turns, last_in, last_out, total_in, total_out = _token_figures(self._history)
+        model = self._agent.config.model
+        if live is not None:
+            turns += 1
+            last_in, last_out = live.input_tokens, live.output_tokens
+            total_in += live.input_tokens
+            total_out += live.output_tokens
+        parts = [f"model <b>{html.escape(model)}</b>"]
+        if live is not None or turns:
+            parts.append(f"last turn: {last_in:,} in / {last_out:,} out tokens")
+        parts.append(f"session ({turns} turn{'s' if turns != 1 else ''}): "
+                     f"{total_in:,} in / {total_out:,} out tokens")
+        self.footer.value = f'<div style="{_MUTED};font-size:0.85em">{" · ".join(parts)}</div>'
+
+    def _show_error(self, text: str) -> None:
+        self.status_line.value = error_html(text)
+
+    def _show_notice(self, text: str) -> None:
+        self.status_line.value = (
+            f'<span style="{_MUTED}">{html.escape(text)}</span>' if text else ""
+        )
+
+    def _update_controls(self, running: bool | None = None) -> None:
+        running = self.busy if running is None else running
+        no_agent = self._agent is None
+        self.send_button.disabled = running or no_agent
+        self.stop_button.disabled = not running
+        self.agent_picker.disabled = running
+        self.session_picker.disabled = running or no_agent
+
+    def _quietly(self) -> "_Quiet":
+        return _Quiet(self)
+
+    def close(self) -> None:
+        """Stop a running turn and close the panel's widgets."""
+        self.stop()
+        self._clear_approvals()
+        for w in (self.agent_picker, self.session_picker, self.refresh_button, self.transcript,
+                  self.approvals, self.input, self.send_button, self.stop_button,
+                  self.status_line, self.footer):
+            w.close()
+        super().close()
+
+    def __repr__(self) -> str:
+        session = str(self.session_id)[:8] if self.session_id else "new"
+        return f"<agentnb.ChatPanel agent={self.agent_name!r} session={session}>"
+
+
+class _Quiet:
+    """Context manager: the panel's own widget changes do not trigger its observers."""
+
+    def __init__(self, panel: ChatPanel) -> None:
+        self.panel = panel
+        self.before = False
+
+    def __enter__(self) -> None:
+        self.before = self.panel._quiet
+        self.panel._quiet = True
+
+    def __exit__(self, *exc: Any) -> None:
+        self.panel._quiet = self.before
+
+
+def _token_figures(history: Sequence["MessageRecord"]) -> tuple[int, int, int, int, int]:
+    """(turns, last turn in, last turn out, session in, session out) of stored messages."""
+    turns = last_in = last_out = total_in = total_out = 0
+    for m in history:
+        if m.role == "user":
+            turns += 1
+            last_in = last_out = 0
+        tin, tout = m.input_tokens or 0, m.output_tokens or 0
+        last_in += tin
+        last_out += tout
+        total_in += tin
+        total_out += tout
+    return turns, last_in, last_out, total_in, total_out
+
+
+def _notebook_magics() -> Any:
+    """The running notebook's AgentMagics, or None (no IPython, or agentnb not loaded)."""
+    import sys
+
+    if "IPython" not in sys.modules:
+        return None
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        return None
+    from .extension import _registered
+
+    return _registered(shell)
+
+
+def _default_store() -> "Store":
+    magics = _notebook_magics()
+    if magics is not None:
+        return magics.store
+    from ..api import connect
+
+    return connect()
+
+
+def _session_attrs() -> dict[str, Any]:
+    magics = _notebook_magics()
+    attrs = magics.session_attrs() if magics is not None else {}
+    attrs["source"] = "panel"
+    return attrs
+
+
+__all__ = [
+    "ApprovalRow",
+    "ChatPanel",
+    "NEW_SESSION",
+    "messages_html",
+    "render_markdown",
+    "scroll_box",
+    "session_label",
+    "tool_card_html",
+]

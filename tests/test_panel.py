@@ -1,0 +1,460 @@
+"""The chat panel and the session browser, driven from pytest without a kernel.
+
+Each scenario runs inside ``asyncio.run`` (the loop a kernel would own): the
+test sets the input box or clicks the buttons exactly as a user would, lets
+the turn's task run, and then checks what the panel shows (transcript,
+status line, footer, buttons) and what the store holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+import agentnb
+from agentnb.notebook.panel import NEW_SESSION, ChatPanel
+
+STORY = "Tell me a story in 2000 words"
+
+
+async def until(condition, timeout: float = 30.0) -> None:
+    """Let the loop run until ``condition()`` holds (generous bound: no timing assertion)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.005)
+
+
+def press_enter(panel: ChatPanel, text: str) -> None:
+    """Type ``text`` then Enter, as the browser syncs a Textarea keystroke by keystroke."""
+    panel.input.value = text
+    panel.input.value = text + "\n"
+
+
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+def wipe(path: str) -> str:
+    """Delete everything under path."""
+    return f"wiped {path}"
+
+
+@pytest.fixture
+def calc(duck_store):
+    agent = duck_store.create_agent("calc", system="You add numbers.")
+    agent.tool(add)
+    return agent
+
+
+def roles(store, session_id):
+    return [m.role for m in store.history(session_id)]
+
+
+# -- chatting ---------------------------------------------------------------------------
+
+
+def test_enter_sends_and_the_reply_tokens_and_store_agree(duck_store, calc):
+    panel = ChatPanel(store=duck_store, agent="calc")
+    assert panel.session_picker.value == NEW_SESSION  # no session yet
+
+    async def scenario():
+        press_enter(panel, "Please add(a=2, b=3)")
+        assert panel.input.value == ""  # Enter took the text
+        assert panel.busy and panel.send_button.disabled and not panel.stop_button.disabled
+        await panel.task
+
+    asyncio.run(scenario())
+    shown = panel.transcript.value
+    assert "Please add(a=2, b=3)" in shown and "add returned 5." in shown
+    assert 'class="agentnb-tool-card" data-status="success"' in shown and "🔧 add" in shown
+    history = duck_store.history(panel.session_id)
+    assert [m.role for m in history] == ["user", "assistant", "tool", "assistant"]
+    assert history[-1].content == "add returned 5."
+    tokens_in = sum(m.input_tokens or 0 for m in history)
+    tokens_out = sum(m.output_tokens or 0 for m in history)
+    assert tokens_in > 0 and tokens_out > 0
+    footer = panel.footer.value
+    assert "offline" in footer
+    assert f"last turn: {tokens_in:,} in / {tokens_out:,} out tokens" in footer
+    assert "session (1 turn)" in footer
+    assert not panel.busy and not panel.send_button.disabled and panel.stop_button.disabled
+    # the new session is in the picker and selected
+    assert panel.session_picker.value == str(panel.session_id)
+    assert "Please add(a=2, b=3)" in panel.session_picker.label
+
+
+def test_send_button_continues_the_same_session(duck_store, calc):
+    panel = ChatPanel(store=duck_store, agent="calc")
+
+    async def scenario():
+        panel.input.value = "first message"
+        panel.send_button.click()
+        await panel.task
+        panel.input.value = "second message"
+        panel.send_button.click()
+        await panel.task
+
+    asyncio.run(scenario())
+    history = duck_store.history(panel.session_id)
+    assert [m.content for m in history if m.role == "user"] == ["first message", "second message"]
+    assert "turn 2 of our conversation" in panel.transcript.value
+    assert "session (2 turns)" in panel.footer.value
+    assert len(duck_store.sessions("calc")) == 1
+
+
+def test_backslash_enter_is_a_new_line_and_pasted_lines_stay(duck_store, calc):
+    panel = ChatPanel(store=duck_store, agent="calc")
+
+    async def scenario():
+        press_enter(panel, "line one\\")
+        assert panel.input.value == "line one\n" and panel.task is None
+        panel.input.value = "line one\nline two\nline three"  # a paste: several lines at once
+        panel.input.value = "line one\nline two\nline three\nfour\n"
+        assert panel.task is None
+        panel.input.value = "line one\nline two"
+        press_enter(panel, "line one\nline two")
+        await panel.task
+
+    asyncio.run(scenario())
+    users = [m.content for m in duck_store.history(panel.session_id) if m.role == "user"]
+    assert users == ["line one\nline two"]
+
+
+def test_outside_an_event_loop_submit_runs_the_turn_to_its_end(duck_store, calc):
+    panel = ChatPanel(store=duck_store, agent="calc")
+    task = panel.submit("hello")
+    assert task.done() and task.result().status == "complete"
+    assert "You said: &quot;hello&quot;" in panel.transcript.value or "You said" in panel.transcript.value
+    assert roles(duck_store, panel.session_id) == ["user", "assistant"]
+    assert panel.submit("   ") is None  # nothing to send
+
+
+def test_model_text_is_escaped_not_injected(duck_store, calc):
+    panel = ChatPanel(store=duck_store, agent="calc")
+    panel.submit("<img src=x onerror=alert(1)> **bold**")
+    shown = panel.transcript.value
+    assert "<img" not in shown and "&lt;img src=x onerror=alert(1)&gt;" in shown
+    assert "<strong>bold</strong>" in shown  # Markdown is rendered
+
+
+# -- stop -------------------------------------------------------------------------------
+
+
+def test_stop_keeps_the_partial_answer_marked_interrupted(duck_store):
+    duck_store.create_agent("teller", model_kwargs={"token_delay": 0.01})
+    panel = ChatPanel(store=duck_store, agent="teller")
+
+    async def scenario():
+        press_enter(panel, STORY)
+        await until(lambda: "filler text" in panel.transcript.value)  # it is streaming
+        panel.stop_button.click()
+        reply = await panel.task  # the task ends (no exception)
+        assert reply is None
+
+    asyncio.run(scenario())
+    history = duck_store.history(panel.session_id)
+    assert [(m.role, m.status) for m in history] == [("user", "complete"),
+                                                     ("assistant", "interrupted")]
+    partial = history[-1].content
+    assert 0 < len(partial.split()) < 2000
+    shown = panel.transcript.value
+    assert "agentnb-interrupted" in shown and "interrupted" in shown
+    assert partial.split()[0] in shown
+    assert "stopped" in panel.status_line.value
+    assert not panel.busy and not panel.send_button.disabled and panel.stop_button.disabled
+
+    async def again():  # the panel is usable after a stop
+        panel.input.value = "hello again"
+        panel.send_button.click()
+        await panel.task
+
+    asyncio.run(again())
+    assert duck_store.history(panel.session_id)[-1].status == "complete"
+
+
+def test_streaming_redraws_are_coalesced(duck_store):
+    duck_store.create_agent("teller", model_kwargs={"token_delay": 0.002})
+    panel = ChatPanel(store=duck_store, agent="teller", rate=10)
+    redraws = []
+    panel.transcript.observe(lambda change: redraws.append(time.monotonic()), names="value")
+
+    async def scenario():
+        start = time.monotonic()
+        press_enter(panel, "Tell me a story in 400 words")
+        await panel.task
+        return time.monotonic() - start
+
+    elapsed = asyncio.run(scenario())
+    reply_words = len(duck_store.history(panel.session_id)[-1].content.split())
+    assert reply_words == 400
+    # at most `rate` redraws a second while tokens stream, plus one per event/state change
+    assert len(redraws) <= 10 * elapsed + 10
+    assert len(redraws) < reply_words / 4
+
+
+# -- approvals ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("button, status", [("approve", "success"), ("deny", "denied")])
+def test_approval_buttons_decide_the_tool_call(duck_store, button, status):
+    agent = duck_store.create_agent("ops")
+    agent.tool(wipe, requires_approval=True)
+    panel = ChatPanel(store=duck_store, agent="ops")
+
+    async def scenario():
+        press_enter(panel, "wipe(path='x')")
+        await until(lambda: panel.approval_rows)
+        (row,) = panel.approval_rows
+        assert row.tool_name == "wipe"
+        assert row.approve_button.description == "Approve"
+        assert row.deny_button.description == "Deny"
+        assert "agentnb-approve" in row.approve_button._dom_classes
+        assert "agentnb-deny" in row.deny_button._dom_classes
+        assert "path=&#x27;x&#x27;" in row.question.value
+        assert 'data-status="awaiting approval"' in panel.transcript.value
+        getattr(row, f"{button}_button").click()
+        await panel.task
+
+    asyncio.run(scenario())
+    assert panel.approval_rows == []
+    calls = [c for m in duck_store.history(panel.session_id) for c in m.tool_calls]
+    assert [(c.tool_name, c.status) for c in calls] == [("wipe", status)]
+    assert f'data-status="{status}"' in panel.transcript.value
+    if status == "success":
+        assert calls[0].output == "wiped x"
+
+
+def test_stop_while_waiting_for_approval(duck_store):
+    agent = duck_store.create_agent("ops")
+    agent.tool(wipe, requires_approval=True)
+    panel = ChatPanel(store=duck_store, agent="ops")
+
+    async def scenario():
+        press_enter(panel, "wipe(path='x')")
+        await until(lambda: panel.approval_rows)
+        panel.stop()
+        await panel.task
+
+    asyncio.run(scenario())
+    assert panel.approval_rows == [] and not panel.busy
+    calls = [c for m in duck_store.history(panel.session_id) for c in m.tool_calls]
+    assert [(c.status, c.error_message) for c in calls] == [
+        ("error", "interrupted before the tool call finished")]
+    assert "stopped" in panel.status_line.value
+
+
+# -- pickers, resume, several panels -------------------------------------------------------
+
+
+def test_pickers_switch_agent_and_session(duck_store):
+    alpha = duck_store.create_agent("alpha")
+    beta = duck_store.create_agent("beta")
+    alpha.chat("alpha's old question")
+    alpha.new_session()
+    alpha.chat("alpha's new question")
+    beta.chat("beta's question")
+    panel = ChatPanel(store=duck_store, agent="alpha")
+    assert panel.agent_picker.options == ("alpha", "beta")
+    # the latest session is open; sessions are listed newest first after "new session"
+    assert "alpha&#x27;s new question" in panel.transcript.value or "alpha's new question" in (
+        panel.transcript.value)
+    labels = [label for label, _ in panel.session_picker.options]
+    assert labels[0] == "＋ new session" and "alpha's new question" in labels[1]
+    assert "alpha's old question" in labels[2]
+
+    panel.session_picker.value = panel.session_picker.options[2][1]
+    assert "old question" in panel.transcript.value and "new question" not in panel.transcript.value
+
+    panel.agent_picker.value = "beta"
+    assert panel.agent_name == "beta"
+    assert "beta" in panel.transcript.value and "alpha" not in panel.transcript.value
+    assert len(panel.session_picker.options) == 2
+
+    panel.session_picker.value = NEW_SESSION
+    assert panel.session_id is None and "new session" in panel.transcript.value
+    panel.submit("beta, fresh start")
+    assert len(duck_store.sessions("beta")) == 2
+    assert roles(duck_store, panel.session_id) == ["user", "assistant"]
+
+
+def test_a_new_panel_resumes_the_stored_session(duckdb_url):
+    store = agentnb.connect(duckdb_url)
+    store.create_agent("calc").tool(add)
+    first = ChatPanel(store=store, agent="calc")
+    first.submit("Please add(a=20, b=22)")
+    session_id = first.session_id
+    first.close()
+    store.close()
+
+    restarted = agentnb.connect(duckdb_url)  # a new kernel: a new store object
+    try:
+        panel = ChatPanel(store=restarted, agent="calc")
+        assert panel.session_id == session_id
+        assert "Please add(a=20, b=22)" in panel.transcript.value
+        assert "🔧 add" in panel.transcript.value and "42" in panel.transcript.value
+        assert "session (1 turn)" in panel.footer.value
+        explicit = ChatPanel(store=restarted, agent="calc", session=str(session_id)[:8])
+        assert explicit.session_id == session_id
+    finally:
+        restarted.close()
+
+
+def test_two_panels_at_once_do_not_interfere(duck_store):
+    duck_store.create_agent("slow", model_kwargs={"token_delay": 0.002})
+    duck_store.create_agent("fast")
+    slow = ChatPanel(store=duck_store, agent="slow")
+    fast = ChatPanel(store=duck_store, agent="fast")
+
+    async def scenario():
+        press_enter(slow, "Tell me a story in 200 words")
+        press_enter(fast, "question for fast")
+        assert slow.busy and fast.busy
+        await asyncio.gather(slow.task, fast.task)
+
+    asyncio.run(scenario())
+    assert "question for fast" in fast.transcript.value
+    assert "question for fast" not in slow.transcript.value
+    assert "story" in slow.transcript.value and "story" not in fast.transcript.value
+    assert slow.session_id != fast.session_id
+    assert roles(duck_store, slow.session_id) == ["user", "assistant"]
+    assert roles(duck_store, fast.session_id) == ["user", "assistant"]
+    assert len(duck_store.history(slow.session_id)[-1].content.split()) == 200
+
+
+def test_same_agent_in_two_panels_keeps_each_session(duck_store, calc):
+    one = ChatPanel(store=duck_store, agent="calc", session=NEW_SESSION)
+    two = ChatPanel(store=duck_store, agent="calc", session=NEW_SESSION)
+    one.submit("for panel one")
+    two.submit("for panel two")
+    one.submit("again one")
+    assert one.session_id != two.session_id
+    users = [m.content for m in duck_store.history(one.session_id) if m.role == "user"]
+    assert users == ["for panel one", "again one"]
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+def test_unknown_agent_is_a_red_line(duck_store, calc):
+    panel = ChatPanel(store=duck_store, agent="calx")
+    assert "agentnb-error" in panel.status_line.value
+    assert "calx" in panel.status_line.value
+    assert panel.send_button.disabled and panel.agent_picker.options == ("calc",)
+    panel.agent_picker.value = "calc"  # recover by picking an agent
+    assert panel.agent_name == "calc" and not panel.send_button.disabled
+
+
+def test_empty_store_says_how_to_start(duck_store):
+    panel = ChatPanel(store=duck_store)
+    assert "%agent create" in panel.status_line.value
+    assert panel.send_button.disabled and panel.submit("hi") is None
+    duck_store.create_agent("late")
+    panel.refresh_button.click()
+    assert panel.agent_name == "late" and not panel.send_button.disabled
+
+
+def test_model_that_cannot_start_shows_an_error_and_keeps_the_text(duck_store, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    agent = duck_store.create_agent("remote", model="openai:gpt-4o-mini")
+    panel = ChatPanel(store=duck_store, agent="remote")
+
+    async def scenario():
+        press_enter(panel, "hello")
+        await panel.task
+
+    asyncio.run(scenario())
+    status = panel.status_line.value
+    assert "agentnb-error" in status and "OPENAI_API_KEY" in status
+    assert "Traceback" not in status + panel.transcript.value
+    assert panel.input.value == "hello"  # nothing was sent: the text is back in the box
+    assert not panel.busy and not panel.send_button.disabled
+    agent.set(model="offline")
+    panel.send_button.click()
+    assert panel.task.result().status == "complete"
+    assert "agentnb-error" not in panel.status_line.value
+
+
+def test_model_failing_mid_turn_shows_an_error_line(duck_store, monkeypatch):
+    from langchain_core.language_models import BaseChatModel
+
+    class Broken(BaseChatModel):
+        @property
+        def _llm_type(self) -> str:
+            return "broken"
+
+        def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+            raise ValueError("the model broke")
+
+    duck_store.create_agent("fragile")
+    panel = ChatPanel(store=duck_store, agent="fragile")
+    real_model = duck_store.model
+    monkeypatch.setattr(duck_store, "model", lambda spec, kwargs=None: Broken())
+    panel.submit("hi")
+    assert "agentnb-error" in panel.status_line.value
+    assert "the model broke" in panel.status_line.value
+    assert "the model broke" in panel.transcript.value
+    history = duck_store.history(panel.session_id)
+    assert [(m.role, m.status) for m in history] == [("user", "complete"), ("assistant", "error")]
+    monkeypatch.setattr(duck_store, "model", real_model)
+    assert panel.submit("hi again").result().status == "complete"
+    assert "agentnb-error" not in panel.status_line.value
+
+
+# -- %agent panel, agentnb.widgets ----------------------------------------------------------------
+
+
+@pytest.fixture
+def shell(monkeypatch, isolated_home):
+    from IPython.core.history import HistoryManager
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.setattr(HistoryManager, "enabled", False)
+    sh = InteractiveShell()
+    sh.extension_manager.load_extension("agentnb")
+    yield sh
+    if "agentnb" in sh.extension_manager.loaded:
+        sh.extension_manager.unload_extension("agentnb")
+
+
+def test_agent_panel_magic(shell):
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match="no current agent"):
+        shell.run_line_magic("agent", "panel")
+    shell.run_line_magic("agent", "create calc")
+    shell.run_line_magic("agent", "create other")
+    panel = shell.run_line_magic("agent", "panel")
+    assert isinstance(panel, ChatPanel) and panel.agent_name == "other"
+    panel.submit("from the panel")
+    assert panel.store is shell.run_line_magic("agent", "panel calc").store
+    again = shell.run_line_magic("agent", "panel other")
+    assert again.session_id == panel.session_id  # latest session resumes
+    fresh = shell.run_line_magic("agent", "panel other --new")
+    assert fresh.session_id is None
+    with pytest.raises(UsageError, match="calx"):
+        shell.run_line_magic("agent", "panel calx")
+
+
+def test_widgets_module_is_lazy():
+    code = textwrap.dedent(
+        """
+        import sys
+        import agentnb, agentnb.widgets
+        assert 'ipywidgets' not in sys.modules
+        from agentnb.widgets import ChatPanel
+        from agentnb.notebook.panel import ChatPanel as P
+        assert ChatPanel is P and 'ipywidgets' in sys.modules
+        print('ok')
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.strip() == "ok", out.stderr
