@@ -449,7 +449,7 @@ def test_widgets_module_is_lazy():
         import sys
         import agentnb, agentnb.widgets
         assert 'ipywidgets' not in sys.modules
-        from agentnb.widgets import ChatPanel
+        from agentnb.widgets import ChatPanel, SessionBrowser
         from agentnb.notebook.panel import ChatPanel as P
         assert ChatPanel is P and 'ipywidgets' in sys.modules
         print('ok')
@@ -458,3 +458,91 @@ def test_widgets_module_is_lazy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert out.stdout.strip() == "ok", out.stderr
+
+
+# -- the session browser ------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_sessions(duck_store, calc):
+    calc.chat("Please add(a=2, b=3)")
+    calc.new_session()
+    calc.chat("what about bananas?")
+    calc.chat("and apples?")
+    other = duck_store.create_agent("other")
+    other.chat("bananas for the other agent")
+    return duck_store
+
+
+def test_browser_lists_sessions_with_counts(two_sessions):
+    from agentnb.notebook.browser import SessionBrowser
+
+    browser = SessionBrowser(store=two_sessions, agent="calc")
+    assert browser.agent == "calc" and len(browser.summaries) == 2
+    table = browser.sessions_table.value
+    assert "2 sessions of calc" in table
+    assert "what about bananas?" in table and "Please add(a=2, b=3)" in table
+    newest, oldest = browser.summaries
+    assert (newest.turns, oldest.turns) == (2, 1)
+    assert f">{newest.input_tokens + newest.output_tokens:,}<" in table
+    labels = [label for label, _ in browser.session_list.options]
+    assert labels[0].endswith("2 turns") and labels[1].endswith("1 turn")
+    browser.agent_picker.value = ""  # every agent
+    assert len(browser.summaries) == 3 and "bananas for the other agent" in (
+        browser.sessions_table.value)
+
+
+def test_browser_search_open_and_export(two_sessions, tmp_path):
+    import json
+
+    from agentnb.notebook.browser import SessionBrowser
+
+    browser = SessionBrowser(store=two_sessions, agent="calc", export_dir=tmp_path)
+    assert browser.export_md_button.disabled  # nothing open yet
+    browser.search_box.value = "BANANAS"  # what Enter in the search box does
+    results = browser.results.value
+    assert "<mark>bananas</mark>" in results
+    assert "other agent" not in results  # only calc's sessions
+    (only,) = browser.session_list.options
+    session_id = only[1]
+
+    browser.session_list.value = session_id  # open it
+    shown = browser.transcript.value
+    assert "what about bananas?" in shown and "and apples?" in shown
+    assert "turn 2 of our conversation" in shown
+
+    browser.export_md_button.click()
+    written = tmp_path / f"calc-{session_id.replace('-', '')[:8]}.md"
+    assert written.exists() and "what about bananas?" in written.read_text()
+    assert "wrote" in browser.status_line.value and written.name in browser.status_line.value
+    browser.export_json_button.click()
+    data = json.loads(written.with_suffix(".json").read_text())
+    assert data["agent"] == "calc" and len(data["messages"]) == 4
+
+    browser.search_box.value = ""  # clearing the search lists every session again
+    assert len(browser.session_list.options) == 2
+    assert browser.session_list.value == session_id  # the open session stays open
+
+
+def test_browser_errors_are_red_lines(two_sessions):
+    from agentnb.notebook.browser import SessionBrowser
+
+    assert "agentnb-error" in SessionBrowser(store=two_sessions, agent="calx").status_line.value
+    browser = SessionBrowser(store=two_sessions, agent="calc")
+    browser.open_session("ffffffff")
+    assert "agentnb-error" in browser.status_line.value
+
+
+def test_agent_sessions_browse_magic(shell):
+    from agentnb.notebook.browser import SessionBrowser
+
+    shell.run_line_magic("agent", "create calc")
+    get_store = shell.run_line_magic("agent", "panel").store
+    get_store.agent("calc").chat("hello from the magic")
+    browser = shell.run_line_magic("agent", "sessions --browse")
+    assert isinstance(browser, SessionBrowser) and browser.agent == "calc"
+    assert "hello from the magic" in browser.sessions_table.value
+    table = shell.run_line_magic("agent", "sessions")  # the listing is unchanged
+    assert "hello from the magic" in repr(table)
+    everyone = shell.run_line_magic("agent", "sessions --all --browse")
+    assert everyone.agent is None

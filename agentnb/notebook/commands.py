@@ -484,13 +484,19 @@ def delete(nb: "AgentMagics", args: argparse.Namespace) -> Notice:
 @command("sessions", "list sessions (of NAME, else of the current agent, else all)",
          arg("name", metavar="NAME", nargs="?"),
          arg("--all", "-a", action="store_true", help="sessions of every agent"),
-         arg("-n", type=int, default=20, metavar="N", help="how many (newest first; default 20)"))
-def sessions(nb: "AgentMagics", args: argparse.Namespace) -> Table:
+         arg("-n", type=int, default=20, metavar="N", help="how many (newest first; default 20)"),
+         arg("--browse", "-b", action="store_true",
+             help="a widget to search, read and export the sessions"))
+def sessions(nb: "AgentMagics", args: argparse.Namespace) -> Any:
     if args.n < 1:
         raise UsageError("%agent sessions: -n must be 1 or more")
     name = None if args.all else (args.name or nb.current_agent)
     if name is not None:
-        nb.require_agent(name)
+        name = nb.require_agent(name).name
+    if args.browse:
+        from .browser import SessionBrowser
+
+        return SessionBrowser(store=nb.store, agent=name)
     summaries = nb.store.sessions(name, limit=args.n)
     title = f"sessions of {name}" if name else "sessions of every agent"
     return _sessions_table(nb, summaries, title, with_agent=name is None)
