@@ -90,10 +90,12 @@ class SessionBrowser(widgets.VBox):
         self.session_list = widgets.Select(options=[], rows=8,
                                            layout=widgets.Layout(width="100%"))
         self.transcript = widgets.HTML(layout=widgets.Layout(width="100%"))
-        self.export_md_button = widgets.Button(description="Export .md", icon="download",
-                                               disabled=True, tooltip="write the session as Markdown")
-        self.export_json_button = widgets.Button(description="Export .json", icon="download",
-                                                 disabled=True, tooltip="write the session as JSON")
+        self.export_md_button = widgets.Button(
+            description="Export .md", icon="download", disabled=True,
+            tooltip="write the session as Markdown")
+        self.export_json_button = widgets.Button(
+            description="Export .json", icon="download", disabled=True,
+            tooltip="write the session as JSON")
         self.status_line = widgets.HTML()
         for w, cls in [(self.agent_picker, "agentnb-browser-agent"),
                        (self.search_box, "agentnb-browser-search"),
@@ -328,7 +330,8 @@ class SessionBrowser(widgets.VBox):
         self.status_line.value = error_html(text)
 
     def _show_status(self, text: str) -> None:
-        self.status_line.value = f'<span style="{_MUTED}">{html.escape(text)}</span>' if text else ""
+        self.status_line.value = (
+            f'<span style="{_MUTED}">{html.escape(text)}</span>' if text else "")
 
     def __repr__(self) -> str:
         return f"<agentnb.SessionBrowser agent={self.agent!r} sessions={len(self.summaries)}>"

@@ -142,7 +142,8 @@ def _role_html(role: str, label: str | None, body: str) -> str:
 
 
 def interrupted_html() -> str:
-    return f'<div class="agentnb-interrupted" style="{_MUTED};font-style:italic">⏹ interrupted</div>'
+    return (f'<div class="agentnb-interrupted" style="{_MUTED};font-style:italic">'
+            "⏹ interrupted</div>")
 
 
 def error_html(text: str) -> str:
@@ -341,8 +342,9 @@ class ChatPanel(widgets.VBox):
         )
         self.send_button = widgets.Button(description="Send", button_style="primary",
                                           icon="paper-plane", tooltip="send (Enter)")
-        self.stop_button = widgets.Button(description="Stop", icon="stop", disabled=True,
-                                          tooltip="stop the answer (it is kept, marked interrupted)")
+        self.stop_button = widgets.Button(
+            description="Stop", icon="stop", disabled=True,
+            tooltip="stop the answer (it is kept, marked interrupted)")
         self.status_line = widgets.HTML()
         self.footer = widgets.HTML()
         for w, cls in [(self.agent_picker, "agentnb-panel-agent"),
