@@ -59,6 +59,9 @@ LAB_SETTINGS = {
                                                     "checkForUpdates": False},
     "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
 }
+#: Browser console errors that mean our front end is broken (other extensions' noise is
+#: only logged): the widget manager, a comm, a widget model or view.
+CONSOLE_FAILURE = re.compile(r"widget|\bcomm\b|agentnb", re.IGNORECASE)
 STDERR = '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]'
 WIDGET_ERROR = ".jupyter-widgets-error-widget"
 BROWSER_DIR = Path(__file__).resolve().parent
@@ -265,7 +268,8 @@ class Notebook:
 
     def fail(self, message: str) -> NoReturn:
         path = self.shot("FAILED")
-        pytest.fail(f"{message}\n(screenshot: {path})", pytrace=False)
+        # "from None": a timeout caught on the way here is not part of the story.
+        raise pytest.fail.Exception(f"{message}\n(screenshot: {path})", pytrace=False) from None
 
     # -- the kernel --------------------------------------------------------------------
     @property
@@ -451,3 +455,9 @@ def notebook(request: pytest.FixtureRequest, lab: LabServer, browser: Any) -> An
         (outdir / "jupyter-server-tail.log").write_text(lab.log_tail(200) + "\n")
     context.close()
     lab.shutdown_kernels()
+    broken = [line for nb in opened for line in nb.console
+              if line.startswith(("[error]", "[pageerror]"))
+              and CONSOLE_FAILURE.search(line.splitlines()[0])]
+    if broken and not failed:
+        pytest.fail("the browser console shows widget errors:\n" + "\n".join(broken[:10]),
+                    pytrace=False)

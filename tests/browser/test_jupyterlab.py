@@ -32,7 +32,13 @@ class Panel:
     def __init__(self, nb: Any, cell: Any) -> None:
         self.nb = nb
         self.root = cell.locator(".agentnb-panel")
-        nb.wait_for(self.root, "the chat panel (.agentnb-panel)")
+        try:
+            self.root.first.wait_for(state="visible", timeout=30_000)
+        except Exception:
+            nb.fail("the chat panel did not render (no .agentnb-panel in the output, which "
+                    f"shows {nb._text(nb.output(cell))!r}); 'Loading widget...' or a plain "
+                    "repr means the widget front end (@jupyter-widgets/jupyterlab-manager, "
+                    "from jupyterlab_widgets) is missing or the widget's comm never opened")
         self.input = self.root.locator(".agentnb-panel-input textarea")
         self.transcript = self.root.locator(".agentnb-panel-transcript")
         self.footer = self.root.locator(".agentnb-panel-footer")
