@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import ipywidgets as widgets
 
-from .panel import _default_store, error_html, error_text, messages_html, scroll_box
+from .markup import error_html, error_text, messages_html, scroll_box
+from .panel import _default_store
 from .render import Table, shorten
 
 if TYPE_CHECKING:  # pragma: no cover

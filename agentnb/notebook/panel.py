@@ -39,16 +39,27 @@ HTML disabled (or escaped into ``<pre>`` without it): the HTML widget sets
 from __future__ import annotations
 
 import asyncio
-import functools
 import html
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import ipywidgets as widgets
 
+from .live import LiveTurn as _LiveTurn
+from .live import args_text
+from .markup import (
+    _MUTED,
+    error_html,
+    error_text,
+    message_html,
+    messages_html,
+    render_markdown,
+    scroll_box,
+    session_label,
+    tool_card_html,
+)
 from .render import shorten
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -62,211 +73,6 @@ log = logging.getLogger(__name__)
 #: The session picker's value for "start a new session with the next message".
 NEW_SESSION = "new"
 
-_STATUS_COLORS = {
-    "pending": "#777",
-    "running": "#2a7ae2",
-    "awaiting approval": "#c77c02",
-    "success": "#2e9d4e",
-    "error": "#d32f2f",
-    "timeout": "#d32f2f",
-    "denied": "#c77c02",
-    "interrupted": "#777",
-}
-_MUTED = "color:var(--jp-ui-font-color2,#777)"
-_ERROR_STYLE = "color:var(--jp-error-color1,#d32f2f)"
-
-
-# -- HTML pieces (shared with the session browser) ---------------------------------
-@functools.lru_cache(maxsize=1)
-def _markdown_parser() -> Any:
-    try:
-        from markdown_it import MarkdownIt
-    except ImportError:
-        return None
-    # html=False: raw HTML in a message is shown as text, never injected.
-    return MarkdownIt("commonmark", {"html": False, "breaks": True}).enable(
-        ["table", "strikethrough"]
-    )
-
-
-def render_markdown(text: str) -> str:
-    """HTML for Markdown ``text``; raw HTML in it is escaped, never rendered."""
-    parser = _markdown_parser()
-    if parser is None:
-        return f'<pre style="white-space:pre-wrap;margin:0">{html.escape(text)}</pre>'
-    return parser.render(text)
-
-
-def _args_text(args: dict[str, Any] | None) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in (args or {}).items())
-
-
-def tool_card_html(name: str, args: dict[str, Any] | None, status: str, *,
-                   output: str | None = None, error: str | None = None,
-                   ms: float | None = None) -> str:
-    """One tool call as a card: name, arguments, status, result or error, time."""
-    color = _STATUS_COLORS.get(status, "#777")
-    timing = f' <span style="{_MUTED}">{ms:,.0f} ms</span>' if ms is not None else ""
-    head = (
-        f'<div><b>🔧 {html.escape(name)}</b>(<code>{html.escape(shorten(_args_text(args), 200))}'
-        f'</code>) <span class="agentnb-tool-status" style="color:{color};font-weight:bold">'
-        f"{html.escape(status)}</span>{timing}</div>"
-    )
-    body = ""
-    text = output if status == "success" else (error or output)
-    if text:
-        if len(text) > 2000:
-            text = text[:2000] + " …"
-        body = (
-            '<pre style="white-space:pre-wrap;margin:2px 0 0 0;max-height:12em;overflow:auto;'
-            f'font-size:0.95em">{html.escape(text)}</pre>'
-        )
-    return (
-        f'<div class="agentnb-tool-card" data-status="{html.escape(status)}" '
-        f'style="border:1px solid var(--jp-border-color2,#ddd);border-left:3px solid {color};'
-        'border-radius:3px;padding:3px 8px;margin:4px 0;font-size:0.9em;'
-        f'background:var(--jp-layout-color2,#f7f7f7)">{head}{body}</div>'
-    )
-
-
-def _role_html(role: str, label: str | None, body: str) -> str:
-    color = "#2a7ae2" if role == "user" else "#2e9d4e" if role == "assistant" else "#777"
-    head = (
-        f'<div style="font-weight:bold;color:{color};font-size:0.85em">{html.escape(label)}</div>'
-        if label is not None else ""
-    )
-    margin = "6px 0" if label is not None else "0 0 6px 0"
-    return (
-        f'<div class="agentnb-msg agentnb-msg-{role}" style="margin:{margin}">{head}{body}</div>'
-    )
-
-
-def interrupted_html() -> str:
-    return (f'<div class="agentnb-interrupted" style="{_MUTED};font-style:italic">'
-            "⏹ interrupted</div>")
-
-
-def error_html(text: str) -> str:
-    return f'<div class="agentnb-error" style="{_ERROR_STYLE}">⚠ {html.escape(text)}</div>'
-
-
-def message_html(m: "MessageRecord", agent_name: str = "assistant", *,
-                 heading: bool = True) -> str:
-    """One stored message: role, Markdown content, tool cards, status marks."""
-    if m.role == "tool":
-        return ""  # shown in the card of the call that produced it
-    label = {"user": "You", "assistant": agent_name, "system": "system"}.get(m.role, m.role)
-    parts = [render_markdown(m.content)] if m.content else []
-    for call in m.tool_calls:
-        parts.append(tool_card_html(call.tool_name, call.input_args, call.status,
-                                    output=call.output, error=call.error_message,
-                                    ms=call.execution_time_ms))
-    if m.status == "interrupted":
-        parts.append(interrupted_html())
-    elif m.status == "error":
-        parts.append(error_html(str(m.attrs.get("error") or "the turn failed")))
-    if not parts:
-        return ""
-    return _role_html(m.role, label if heading else None, "".join(parts))
-
-
-def messages_html(messages: Iterable["MessageRecord"], agent_name: str = "assistant") -> str:
-    """Stored messages as HTML, oldest first; one heading per run of assistant messages."""
-    out = []
-    previous = None
-    for m in messages:
-        piece = message_html(m, agent_name, heading=not (m.role == "assistant"
-                                                         and previous == "assistant"))
-        if piece:
-            out.append(piece)
-            previous = m.role
-    return "".join(out)
-
-
-def scroll_box(inner: str, *, height: str = "26em") -> str:
-    """A scrolling box that stays anchored at its bottom as content grows."""
-    # column-reverse keeps the scroll position at the bottom without JavaScript.
-    return (
-        f'<div class="agentnb-scroll" style="max-height:{height};overflow-y:auto;'
-        'display:flex;flex-direction:column-reverse;padding:0 4px">'
-        f"<div>{inner}</div></div>"
-    )
-
-
-def session_label(summary: "SessionSummary") -> str:
-    """How a session reads in a picker: date, first message, turns."""
-    when = summary.last_activity or summary.session.updated_at
-    first = summary.session.title or summary.first_message or "(empty)"
-    turns = f"{summary.turns} turn{'s' if summary.turns != 1 else ''}"
-    return f"{when:%Y-%m-%d %H:%M} · {shorten(first, 40)} · {turns}"
-
-
-def error_text(exc: BaseException) -> str:
-    """One line for an exception: a UserError's own message, else type and message."""
-    from ..errors import UserError
-
-    if isinstance(exc, UserError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-# -- the live turn --------------------------------------------------------------------
-@dataclass
-class _Card:
-    name: str
-    args: dict[str, Any]
-    status: str = "running"
-    output: str | None = None
-    error: str | None = None
-    ms: float | None = None
-
-    def html(self) -> str:
-        return tool_card_html(self.name, self.args, self.status, output=self.output,
-                              error=self.error, ms=self.ms)
-
-
-@dataclass
-class _LiveTurn:
-    """What the running turn has shown so far: text pieces and tool cards, in order."""
-
-    message: str
-    parts: list[Any] = field(default_factory=list)  # str (growing text) or _Card
-    cards: dict[str, _Card] = field(default_factory=dict)
-    text_open: bool = False
-    error: str | None = None
-    interrupted: bool = False
-    input_tokens: int = 0
-    output_tokens: int = 0
-
-    def add_text(self, text: str) -> None:
-        if self.text_open and self.parts and isinstance(self.parts[-1], str):
-            self.parts[-1] += text
-        else:
-            self.parts.append(text)
-            self.text_open = True
-
-    def card(self, call_id: str, name: str, args: dict[str, Any]) -> _Card:
-        if call_id not in self.cards:
-            self.cards[call_id] = _Card(name, dict(args))
-            self.parts.append(self.cards[call_id])
-            self.text_open = False
-        return self.cards[call_id]
-
-    def html(self, agent_name: str) -> str:
-        out = [_role_html("user", "You", render_markdown(self.message))]
-        body = []
-        for part in self.parts:
-            body.append(render_markdown(part) if isinstance(part, str) else part.html())
-        if self.interrupted:
-            body.append(interrupted_html())
-        if self.error:
-            body.append(error_html(self.error))
-        if not body:
-            body.append(f'<div style="{_MUTED}">…</div>')
-        out.append(_role_html("assistant", agent_name, "".join(body)))
-        return "".join(out)
-
-
 class ApprovalRow(widgets.HBox):
     """A tool call waiting for the user: its description and Approve / Deny buttons."""
 
@@ -277,7 +83,7 @@ class ApprovalRow(widgets.HBox):
         self.future = future
         self.question = widgets.HTML(
             f"Run <b>{html.escape(tool_name)}</b>(<code>"
-            f"{html.escape(shorten(_args_text(args), 120))}</code>)?"
+            f"{html.escape(shorten(args_text(args), 120))}</code>)?"
         )
         self.approve_button = widgets.Button(description="Approve", button_style="success",
                                              icon="check", tooltip=f"run {tool_name}")
@@ -640,39 +446,12 @@ class ChatPanel(widgets.VBox):
         return reply
 
     def _on_event(self, live: _LiveTurn, event: "Event") -> None:
-        from ..events import (
-            ApprovalRequested,
-            MessageCompleted,
-            Token,
-            ToolCallFinished,
-            ToolCallStarted,
-            TurnError,
-            Usage,
-        )
+        from ..events import Token, Usage
 
-        if isinstance(event, Token):
-            live.add_text(event.text)
-        elif isinstance(event, MessageCompleted):
-            live.text_open = False
-        elif isinstance(event, ToolCallStarted):
-            live.card(event.call_id, event.tool_name, event.input_args)
-        elif isinstance(event, ApprovalRequested):
-            card = live.card(event.call_id, event.tool_name, event.input_args)
-            card.status = "awaiting approval"
-        elif isinstance(event, ToolCallFinished):
-            card = live.card(event.call_id, event.tool_name, event.input_args)
-            card.status = event.status
-            card.output = event.output
-            card.error = event.error_message
-            card.ms = event.execution_time_ms
-        elif isinstance(event, Usage):
-            live.input_tokens += event.input_tokens
-            live.output_tokens += event.output_tokens
-            self._update_footer(live)
-        elif isinstance(event, TurnError):
-            live.error = event.message
-        else:
+        if not live.apply(event):
             return
+        if isinstance(event, Usage):
+            self._update_footer(live)
         if isinstance(event, Token):
             self._schedule_render()
         else:

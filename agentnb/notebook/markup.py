@@ -1,0 +1,193 @@
+"""HTML pieces of a chat: messages, tool-call cards, status lines.
+
+Shared by everything that draws a conversation in a notebook: the ``%%chat``
+cell output, the :class:`~agentnb.notebook.panel.ChatPanel` transcript and
+the session browser. Only the standard library (and markdown-it-py, on first
+use) is imported, so ``%%chat`` does not pay for ipywidgets.
+
+Every piece of user and model text is rendered with markdown-it-py with raw
+HTML disabled (or escaped into ``<pre>`` without it): both the notebook's
+HTML output and the HTML widget set ``innerHTML`` unsanitized in the browser.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+from typing import TYPE_CHECKING, Any, Iterable
+
+from .render import shorten
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..schemas import MessageRecord, SessionSummary
+
+_STATUS_COLORS = {
+    "pending": "#777",
+    "running": "#2a7ae2",
+    "awaiting approval": "#c77c02",
+    "success": "#2e9d4e",
+    "error": "#d32f2f",
+    "timeout": "#d32f2f",
+    "denied": "#c77c02",
+    "interrupted": "#777",
+}
+_MUTED = "color:var(--jp-ui-font-color2,#777)"
+_ERROR_STYLE = "color:var(--jp-error-color1,#d32f2f)"
+
+
+@functools.lru_cache(maxsize=1)
+def _markdown_parser() -> Any:
+    try:
+        from markdown_it import MarkdownIt
+    except ImportError:
+        return None
+    # html=False: raw HTML in a message is shown as text, never injected.
+    return MarkdownIt("commonmark", {"html": False, "breaks": True}).enable(
+        ["table", "strikethrough"]
+    )
+
+
+def render_markdown(text: str) -> str:
+    """HTML for Markdown ``text``; raw HTML in it is escaped, never rendered."""
+    parser = _markdown_parser()
+    if parser is None:
+        return f'<pre style="white-space:pre-wrap;margin:0">{html.escape(text)}</pre>'
+    return parser.render(text)
+
+
+def _args_text(args: dict[str, Any] | None) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in (args or {}).items())
+
+
+def tool_card_html(name: str, args: dict[str, Any] | None, status: str, *,
+                   output: str | None = None, error: str | None = None,
+                   ms: float | None = None, collapsible: bool = False) -> str:
+    """One tool call as a card: name, arguments, status, result or error, time.
+
+    ``collapsible``: a ``<details>`` element whose summary line is the call
+    and whose body is the result, open while it runs and when it failed (a
+    ``%%chat`` cell keeps a long result out of the way).
+    """
+    color = _STATUS_COLORS.get(status, "#777")
+    timing = f' <span style="{_MUTED}">{ms:,.0f} ms</span>' if ms is not None else ""
+    head = (
+        f'<b>🔧 {html.escape(name)}</b>(<code>{html.escape(shorten(_args_text(args), 200))}'
+        f'</code>) <span class="agentnb-tool-status" style="color:{color};font-weight:bold">'
+        f"{html.escape(status)}</span>{timing}"
+    )
+    body = ""
+    text = output if status == "success" else (error or output)
+    if text:
+        if len(text) > 2000:
+            text = text[:2000] + " …"
+        body = (
+            '<pre class="agentnb-tool-result" style="white-space:pre-wrap;margin:2px 0 0 0;'
+            f'max-height:12em;overflow:auto;font-size:0.95em">{html.escape(text)}</pre>'
+        )
+    style = (
+        f'border:1px solid var(--jp-border-color2,#ddd);border-left:3px solid {color};'
+        'border-radius:3px;padding:3px 8px;margin:4px 0;font-size:0.9em;'
+        'background:var(--jp-layout-color2,#f7f7f7)'
+    )
+    attrs = f'class="agentnb-tool-card" data-status="{html.escape(status)}" style="{style}"'
+    if collapsible:
+        is_open = " open" if status not in ("success", "denied") else ""
+        return (f"<details {attrs}{is_open}><summary style=\"cursor:pointer\">{head}</summary>"
+                f"{body}</details>")
+    return f"<div {attrs}><div>{head}</div>{body}</div>"
+
+
+def _role_html(role: str, label: str | None, body: str) -> str:
+    color = "#2a7ae2" if role == "user" else "#2e9d4e" if role == "assistant" else "#777"
+    head = (
+        f'<div style="font-weight:bold;color:{color};font-size:0.85em">{html.escape(label)}</div>'
+        if label is not None else ""
+    )
+    margin = "6px 0" if label is not None else "0 0 6px 0"
+    return (
+        f'<div class="agentnb-msg agentnb-msg-{role}" style="margin:{margin}">{head}{body}</div>'
+    )
+
+
+def interrupted_html() -> str:
+    return (f'<div class="agentnb-interrupted" style="{_MUTED};font-style:italic">'
+            "⏹ interrupted</div>")
+
+
+def error_html(text: str) -> str:
+    return f'<div class="agentnb-error" style="{_ERROR_STYLE}">⚠ {html.escape(text)}</div>'
+
+
+def message_html(m: "MessageRecord", agent_name: str = "assistant", *,
+                 heading: bool = True) -> str:
+    """One stored message: role, Markdown content, tool cards, status marks."""
+    if m.role == "tool":
+        return ""  # shown in the card of the call that produced it
+    label = {"user": "You", "assistant": agent_name, "system": "system"}.get(m.role, m.role)
+    parts = [render_markdown(m.content)] if m.content else []
+    for call in m.tool_calls:
+        parts.append(tool_card_html(call.tool_name, call.input_args, call.status,
+                                    output=call.output, error=call.error_message,
+                                    ms=call.execution_time_ms))
+    if m.status == "interrupted":
+        parts.append(interrupted_html())
+    elif m.status == "error":
+        parts.append(error_html(str(m.attrs.get("error") or "the turn failed")))
+    if not parts:
+        return ""
+    return _role_html(m.role, label if heading else None, "".join(parts))
+
+
+def messages_html(messages: Iterable["MessageRecord"], agent_name: str = "assistant") -> str:
+    """Stored messages as HTML, oldest first; one heading per run of assistant messages."""
+    out = []
+    previous = None
+    for m in messages:
+        piece = message_html(m, agent_name, heading=not (m.role == "assistant"
+                                                         and previous == "assistant"))
+        if piece:
+            out.append(piece)
+            previous = m.role
+    return "".join(out)
+
+
+def scroll_box(inner: str, *, height: str = "26em") -> str:
+    """A scrolling box that stays anchored at its bottom as content grows."""
+    # column-reverse keeps the scroll position at the bottom without JavaScript.
+    return (
+        f'<div class="agentnb-scroll" style="max-height:{height};overflow-y:auto;'
+        'display:flex;flex-direction:column-reverse;padding:0 4px">'
+        f"<div>{inner}</div></div>"
+    )
+
+
+def session_label(summary: "SessionSummary") -> str:
+    """How a session reads in a picker: date, first message, turns."""
+    when = summary.last_activity or summary.session.updated_at
+    first = summary.session.title or summary.first_message or "(empty)"
+    turns = f"{summary.turns} turn{'s' if summary.turns != 1 else ''}"
+    return f"{when:%Y-%m-%d %H:%M} · {shorten(first, 40)} · {turns}"
+
+
+def error_text(exc: BaseException) -> str:
+    """One line for an exception: a UserError's own message, else type and message."""
+    from ..errors import UserError
+
+    if isinstance(exc, UserError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+
+
+__all__ = [
+    "error_html",
+    "error_text",
+    "interrupted_html",
+    "message_html",
+    "messages_html",
+    "render_markdown",
+    "scroll_box",
+    "session_label",
+    "tool_card_html",
+]
