@@ -36,10 +36,12 @@ def _registered(shell: Any) -> AgentMagics | None:
 
 
 def load_ipython_extension(shell: Any) -> None:
-    """Register ``%agent`` (and any other magic of :class:`AgentMagics`). Idempotent."""
+    """Register ``%agent`` and ``%%chat`` (the magics of :class:`AgentMagics`). Idempotent."""
     if _registered(shell) is not None:
         return  # loaded already: keep the notebook's state
-    shell.register_magics(AgentMagics(shell=shell))
+    magics = AgentMagics(shell=shell)
+    shell.register_magics(magics)
+    shell.events.register("post_run_cell", magics.record_error)
 
 
 def unload_ipython_extension(shell: Any) -> None:
@@ -56,6 +58,10 @@ def unload_ipython_extension(shell: Any) -> None:
                 if getattr(bound, "__self__", None) is magics:
                     manager.magics[kind].pop(name)
     manager.registry.pop(AgentMagics.__name__, None)
+    try:
+        shell.events.unregister("post_run_cell", magics.record_error)
+    except ValueError:  # not registered (loaded by an older agentnb, say)
+        pass
     if magics in getattr(shell, "configurables", []):
         shell.configurables.remove(magics)
     magics.close()

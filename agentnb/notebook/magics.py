@@ -20,8 +20,8 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_magic, magics_class, no_var_expand
-from traitlets import Float, Int, TraitError, Unicode, observe, validate
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
+from traitlets import CaselessStrEnum, Float, Int, TraitError, Unicode, observe, validate
 from traitlets.config import Configurable
 
 from .parsing import user_errors
@@ -63,6 +63,12 @@ class AgentMagics(Magics, Configurable):
     history_limit = Int(
         50, help="Messages %agent history shows when -n is not given (0 shows all)."
     ).tag(config=True)
+    chat_display = CaselessStrEnum(
+        ["auto", "rich", "text"], default_value="auto",
+        help="How %%chat shows a turn: 'rich' (one HTML output updated in place, for "
+        "notebooks), 'text' (printed as it streams, for terminals), or 'auto' (rich in a "
+        "Jupyter kernel, text elsewhere).",
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         # State first: loading config in super().__init__ fires the observers below.
@@ -71,6 +77,12 @@ class AgentMagics(Magics, Configurable):
         self._current_agent: str | None = None
         self._current_session: uuid.UUID | None = None
         self._default_checked = False
+        from .interpolate import ErrorHistory
+
+        #: ``{Err}`` / ``{Err[n]}`` in ``%%chat``: the exception each cell raised.
+        self.error_history = ErrorHistory()
+        #: The Reply of the last ``%%chat`` turn (also when it was interrupted).
+        self.last_reply: Any = None
         super().__init__(shell=shell, **kwargs)
 
     # -- configuration ---------------------------------------------------------
@@ -271,7 +283,46 @@ class AgentMagics(Magics, Configurable):
                 return latest
         return self.new_session(handle.name)
 
-    # -- the magic ---------------------------------------------------------------
+    def rich_display(self) -> bool:
+        """True when ``%%chat`` draws HTML outputs (a notebook), False to print text."""
+        if self.chat_display != "auto":
+            return self.chat_display == "rich"
+        return getattr(self.shell, "kernel", None) is not None
+
+    def record_error(self, result: Any) -> None:
+        """``post_run_cell`` hook: remember the exception a cell raised, for ``{Err}``."""
+        error = getattr(result, "error_in_exec", None) or getattr(
+            result, "error_before_exec", None)
+        if error is None:
+            return
+        from .interpolate import exception_text
+
+        count = getattr(result, "execution_count", None)
+        if count is None:
+            count = max(self.error_history, default=0) + 1
+        self.error_history[count] = exception_text(error)
+        while len(self.error_history) > 100:  # the recent ones are what a chat refers to
+            self.error_history.pop(min(self.error_history))
+
+    # -- the magics ----------------------------------------------------------------
+    @no_var_expand
+    @cell_magic
+    def chat(self, line: str = "", cell: str | None = None) -> Any:
+        """Send the cell to an agent and stream its answer into the output.
+
+        ::
+
+          %%chat [NAME] [-s SESSION] [--new] [--model SPEC]
+                 [--format markdown|text|code|json] [--schema NAME] [--no-stream] [--no-tools]
+          <message; {var} puts in a notebook variable, {{ }} are literal braces>
+
+        The result is the Reply (``_.text``, ``_.tool_calls``); with ``--schema``
+        the validated instance. ``%%chat --help`` explains every option.
+        """
+        from .chat import run_chat
+
+        return run_chat(self, line, cell)
+
     @no_var_expand
     @line_magic
     def agent(self, line: str = "") -> Any:
@@ -290,7 +341,7 @@ class AgentMagics(Magics, Configurable):
           %agent export [SESSION] --format md|json [--output FILE]
           %agent keys create|list|revoke
 
-        ``%agent help`` lists every subcommand; ``%agent SUBCOMMAND --help``
+        ``%%chat [NAME]`` (a cell magic) sends a cell to an agent. ``%agent help`` lists every subcommand; ``%agent SUBCOMMAND --help``
         shows its arguments. Settings: ``%config AgentMagics``.
         """
         from .commands import dispatch

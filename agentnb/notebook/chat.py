@@ -1,0 +1,524 @@
+"""``%%chat``: send a cell to an agent and stream the answer into the cell's output.
+
+::
+
+    %%chat [NAME] [-s SESSION] [--new] [--model SPEC] [--format markdown|text|code|json]
+           [--schema NAME] [--no-stream] [--no-tools]
+    What is add(a=2, b=3)? The data is {df_name}.
+
+One turn of the agent (the current one, or NAME, which becomes current) in
+its current session (or ``-s`` / ``--new``). The answer streams into one
+output that is updated in place, at most ``AgentMagics.stream_rate`` times a
+second however fast tokens come; each tool call is a collapsible card in
+that output (running, ok, error, denied, with its result and time), and a
+footer gives the model, tokens and session. In a terminal IPython the answer
+is printed as it arrives instead.
+
+The cell's result is the :class:`~agentnb.events.Reply` (``_`` holds it,
+``_.text``, ``_.tool_calls``); with ``--schema`` it is the validated
+instance. ``--format code`` puts the answer's code into a new cell below.
+A tool that needs approval asks at an input prompt (the chat panel has
+buttons). Interrupting the kernel stops the turn: the partial answer is
+shown and stored, marked interrupted, and the ``KeyboardInterrupt`` stops a
+"run all" as usual.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import sys
+import time
+import uuid
+from collections import ChainMap
+from typing import TYPE_CHECKING, Any, Callable, Literal
+
+from IPython.core.error import UsageError
+from pydantic import BaseModel, PrivateAttr
+
+from .interpolate import ErrorHistory, interpolate
+from .live import LiveTurn, args_text
+from .markup import _MUTED, error_html, interrupted_html, render_markdown
+from .parsing import MagicArgumentParser, split_line, user_errors, wants_help
+from .render import shorten
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..agent import Agent
+    from ..events import ApprovalRequested, Event, Reply
+    from .magics import AgentMagics
+
+PROG = "%%chat"
+Format = Literal["markdown", "text", "code", "json"]
+
+
+# -- the cell's arguments ---------------------------------------------------------------
+class ChatArgs(BaseModel):
+    """What a ``%%chat`` line asks for."""
+
+    agent: str | None = None
+    session: str | None = None
+    new: bool = False
+    model: str | None = None
+    format: Format = "markdown"
+    schema_name: str | None = None
+    stream: bool = True
+    tools: bool = True
+
+
+def _parser() -> MagicArgumentParser:
+    p = MagicArgumentParser(
+        PROG,
+        usage="%%chat [NAME] [-s SESSION] [--new] [--model SPEC] "
+        "[--format markdown|text|code|json] [--schema NAME] [--no-stream] [--no-tools]",
+        description="Send the cell to an agent and stream its answer into the output.\n"
+        "{var} puts in a notebook variable ({In[n]}, {Out[n]}, {Err} too); {{ and }} are "
+        "literal braces; an unknown {name} stays as written.",
+    )
+    p.add_argument("agent", metavar="NAME", nargs="?",
+                   help="the agent (default: the current one); it becomes current")
+    p.add_argument("-s", "--session", metavar="SESSION",
+                   help="continue this session (id or unique prefix, see %%agent sessions)")
+    p.add_argument("--new", action="store_true", help="start a new session with this cell")
+    p.add_argument("--model", metavar="SPEC",
+                   help="use this model for this turn only (e.g. offline, openai:gpt-4o-mini)")
+    p.add_argument("--format", choices=["markdown", "text", "code", "json"], default="markdown",
+                   help="how to show the answer; code also puts its code into a new cell, "
+                   "json parses it into reply.data")
+    p.add_argument("--schema", metavar="NAME", dest="schema_name",
+                   help="a pydantic model in the notebook; the result is a validated instance")
+    p.add_argument("--no-stream", dest="stream", action="store_false",
+                   help="show the answer once, when it is complete")
+    p.add_argument("--no-tools", dest="tools", action="store_false",
+                   help="no tool calls in this turn")
+    return p
+
+
+def parse_chat_line(line: str) -> ChatArgs | None:
+    """The ``%%chat`` line as :class:`ChatArgs`; None after printing ``--help``."""
+    tokens = split_line(line, PROG)
+    parser = _parser()
+    if wants_help(tokens):
+        print(parser.format_help().rstrip())
+        return None
+    args = parser.parse_line(tokens)
+    if args.session and args.new:
+        raise UsageError("%%chat: use either -s SESSION or --new, not both")
+    return ChatArgs(**vars(args))
+
+
+# -- the result -------------------------------------------------------------------------
+def _chat_reply_class() -> type:
+    from ..events import Reply
+
+    class ChatReply(Reply):
+        """A Reply that ``%%chat`` has shown already while it streamed.
+
+        IPython displays a cell's result; the streamed output already is that
+        display, so the first display (the cell's own) is skipped. Displaying
+        it again later (``_`` in another cell, ``display(reply)``) shows the
+        answer with its tool calls.
+        """
+
+        _shown_live: bool = PrivateAttr(default=False)
+
+        def _ipython_display_(self) -> None:
+            if self._shown_live:
+                self._shown_live = False
+                return
+            from IPython.display import display
+
+            live = LiveTurn(message="", model=self.model)
+            for call in self.tool_calls:
+                card = live.card(str(call.id), call.tool_name, call.input_args)
+                card.status, card.output = call.status, call.output
+                card.error, card.ms = call.error_message, call.execution_time_ms
+            live.add_text(self.text)
+            live.interrupted = self.status == "interrupted"
+            live.error = self.error if self.status == "error" else None
+            live.input_tokens = self.usage.input_tokens
+            live.output_tokens = self.usage.output_tokens
+            display(_bundle(live, agent=self.agent, session=self.session_id, fmt="markdown",
+                            done=True), raw=True)
+
+    return ChatReply
+
+
+_REPLY_CLASS: type | None = None
+
+
+def as_chat_reply(reply: "Reply", *, shown_live: bool) -> "Reply":
+    """``reply`` as a ChatReply (same fields), marked as displayed or not."""
+    global _REPLY_CLASS
+    if _REPLY_CLASS is None:
+        _REPLY_CLASS = _chat_reply_class()
+    out = _REPLY_CLASS.model_construct(**dict(reply))
+    out._shown_live = shown_live
+    return out
+
+
+# -- rendering --------------------------------------------------------------------------
+def _footer_text(live: LiveTurn, *, session: Any, seconds: float | None, done: bool) -> str:
+    parts = [live.model or "model"]
+    parts.append(f"{live.input_tokens:,} in / {live.output_tokens:,} out tokens")
+    if live.cards:
+        n = len(live.cards)
+        parts.append(f"{n} tool call{'s' if n != 1 else ''}")
+    if session is not None:
+        parts.append(f"session {str(session)[:8]}")
+    if seconds is not None:
+        parts.append(f"{seconds:.1f} s")
+    if not done:
+        parts.append("streaming…")
+    return " · ".join(parts)
+
+
+class _TextCache:
+    """Rendered HTML of text pieces, so a growing answer re-renders only its last piece."""
+
+    def __init__(self, render: Callable[[str], str]) -> None:
+        self.render = render
+        self.done: dict[int, tuple[int, str]] = {}
+
+    def html(self, index: int, text: str) -> str:
+        cached = self.done.get(index)
+        if cached is not None and cached[0] == len(text):
+            return cached[1]
+        out = self.render(text)
+        self.done[index] = (len(text), out)
+        return out
+
+
+def _text_html(fmt: str) -> Callable[[str], str]:
+    if fmt == "text":
+        return lambda text: (f'<pre style="white-space:pre-wrap;margin:0">'
+                             f"{html.escape(text)}</pre>")
+    return render_markdown
+
+
+def _bundle(live: LiveTurn, *, agent: str, session: Any, fmt: str, done: bool,
+            seconds: float | None = None, note: str | None = None,
+            cache: _TextCache | None = None) -> dict[str, str]:
+    """The output's MIME bundle: HTML for Jupyter, plain text for everything else."""
+    cache = cache or _TextCache(_text_html(fmt))
+    body = []
+    for i, part in enumerate(live.parts):
+        if isinstance(part, str):
+            body.append(f'<div class="agentnb-chat-answer">{cache.html(i, part)}</div>')
+        else:
+            body.append(part.html(collapsible=True))
+    if live.interrupted:
+        body.append(interrupted_html())
+    if live.error:
+        body.append(error_html(live.error))
+    if note:
+        body.append(f'<div class="agentnb-chat-note" style="{_MUTED}">{html.escape(note)}</div>')
+    if not body:
+        body.append(f'<div class="agentnb-chat-waiting" style="{_MUTED}">…</div>')
+    footer = _footer_text(live, session=session, seconds=seconds, done=done)
+    status = ("interrupted" if live.interrupted else "error" if live.error
+              else "complete" if done else "streaming")
+    page = (
+        f'<div class="agentnb-chat" data-status="{status}" data-agent="{html.escape(agent)}">'
+        + "".join(body)
+        + f'<div class="agentnb-chat-footer" style="{_MUTED};font-size:0.85em;margin-top:4px">'
+        f"{html.escape(footer)}</div></div>"
+    )
+    plain = live.plain() or "…"
+    if note:
+        plain += f"\n\n{note}"
+    return {"text/html": page, "text/plain": f"{plain}\n\n-- {footer}"}
+
+
+class RichView:
+    """Draws the turn into one notebook output, updated in place at a capped rate."""
+
+    def __init__(self, live: LiveTurn, *, agent: str, session: Any, fmt: str, rate: float,
+                 stream: bool = True, clock: Callable[[], float] = time.monotonic,
+                 shell: Any = None) -> None:
+        self.live = live
+        self.shell = shell
+        self.agent = agent
+        self.session = session
+        self.fmt = fmt
+        self.interval = 1.0 / rate
+        self.stream = stream
+        self.clock = clock
+        self.started = clock()
+        self.cache = _TextCache(_text_html(fmt))
+        self.updates = 0  #: display updates sent (the first display included)
+        self._last = float("-inf")
+        self._dirty = False
+        self.display_id = uuid.uuid4().hex
+
+    def _publisher(self) -> Any:
+        shell = self.shell
+        if shell is None:
+            from IPython.core.interactiveshell import InteractiveShell
+
+            shell = InteractiveShell.instance()
+        return shell.display_pub
+
+    def _send(self, *, done: bool = False, note: str | None = None) -> None:
+        bundle = _bundle(self.live, agent=self.agent, session=self.session, fmt=self.fmt,
+                         done=done, seconds=self.clock() - self.started if done else None,
+                         note=note, cache=self.cache)
+        # What IPython's DisplayHandle does, on the magic's own shell: the first
+        # message creates the output, the next ones replace it in place.
+        self._publisher().publish(data=bundle, metadata={},
+                                  transient={"display_id": self.display_id},
+                                  update=self.updates > 0)
+        self.updates += 1
+        self._last = self.clock()
+        self._dirty = False
+
+    def start(self) -> None:
+        self._send()
+
+    def event(self, event: "Event") -> None:
+        from ..events import Token
+
+        if not self.live.apply(event):
+            return
+        self._dirty = True
+        if not self.stream:
+            return
+        # Tokens are coalesced; anything else (a tool card changing) shows at once.
+        if not isinstance(event, Token) or self.clock() - self._last >= self.interval:
+            self._send()
+
+    def flush(self) -> None:
+        """Show what is pending now (before waiting on the user, say)."""
+        if self._dirty:
+            self._send()
+
+    def finish(self, note: str | None = None) -> None:
+        self._send(done=True, note=note)
+
+
+class TextView:
+    """Prints the turn as it arrives: for a terminal IPython (no notebook front end)."""
+
+    def __init__(self, live: LiveTurn, *, agent: str, session: Any, out: Any = None,
+                 clock: Callable[[], float] = time.monotonic, **_: Any) -> None:
+        self.live = live
+        self.session = session
+        self.out = out or sys.stdout
+        self.clock = clock
+        self.started = clock()
+        self.updates = 0
+        self._at_line_start = True
+
+    def _write(self, text: str) -> None:
+        if text:
+            self.out.write(text)
+            self.out.flush()
+            self._at_line_start = text.endswith("\n")
+            self.updates += 1
+
+    def _line(self, text: str) -> None:
+        self._write(("" if self._at_line_start else "\n") + text + "\n")
+
+    def start(self) -> None:
+        pass
+
+    def event(self, event: "Event") -> None:
+        from ..events import ApprovalRequested, Token, ToolCallFinished, ToolCallStarted
+
+        if not self.live.apply(event):
+            return
+        if isinstance(event, Token):
+            self._write(event.text)
+        elif isinstance(event, (ToolCallStarted, ApprovalRequested)):
+            card = self.live.cards[event.call_id]
+            self._line(f"[tool] {card.name}({shorten(args_text(card.args), 200)}) ...")
+        elif isinstance(event, ToolCallFinished):
+            self._line(self.live.cards[event.call_id].plain())
+
+    def flush(self) -> None:
+        pass
+
+    def finish(self, note: str | None = None) -> None:
+        if self.live.interrupted:
+            self._line("[interrupted]")
+        if note:
+            self._line(note)
+        seconds = self.clock() - self.started
+        self._line("-- " + _footer_text(self.live, session=self.session, seconds=seconds,
+                                        done=True))
+
+
+# -- approval ---------------------------------------------------------------------------
+def ask_approval(event: "ApprovalRequested") -> bool:
+    """Ask at an input prompt whether a tool call may run; no answer (no stdin) is no."""
+    import builtins
+
+    prompt = (f"Approve {event.tool_name}({shorten(args_text(event.input_args), 300)})? "
+              "[y/N] ")
+    try:
+        answer = builtins.input(prompt)
+    except (EOFError, OSError, RuntimeError, NotImplementedError):
+        # StdinNotImplementedError (a front end without stdin) is a NotImplementedError
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+# -- the magic --------------------------------------------------------------------------
+def _schema(nb: "AgentMagics", name: str | None) -> Any:
+    if name is None:
+        return None
+    ns = nb.shell.user_ns if nb.shell is not None else {}
+    if name not in ns:
+        raise UsageError(f"%%chat --schema: no {name!r} in the notebook; define a pydantic "
+                         f"model first (class {name}(BaseModel): ...)")
+    value = ns[name]
+    if not (isinstance(value, type) and issubclass(value, BaseModel)):
+        raise UsageError(f"%%chat --schema: {name!r} is a {type(value).__name__}, not a "
+                         "pydantic model class")
+    return value
+
+
+def _session_for(nb: "AgentMagics", agent: "Agent", args: ChatArgs) -> Any:
+    if args.new:
+        return nb.new_session(agent.name)
+    if args.session:
+        with user_errors():
+            record = agent.resume(args.session)
+        nb.set_current(agent.name, record.id)
+        return record
+    return nb.ensure_session(agent.name)
+
+
+_FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:\n```|\Z)", re.DOTALL)
+
+
+def code_of(text: str) -> str:
+    """The code of an answer: its fenced blocks joined, else the whole answer."""
+    blocks = [m.group(2).rstrip() for m in _FENCE.finditer(text)]
+    return "\n\n".join(b for b in blocks if b.strip()) if blocks else text.strip()
+
+
+def json_of(text: str) -> Any:
+    """The JSON value in an answer (fenced or bare); ValueError when there is none."""
+    candidates = [m.group(2) for m in _FENCE.finditer(text)] + [text]
+    for candidate in candidates:
+        try:
+            return json.loads(candidate)
+        except ValueError:
+            pass
+    match = re.search(r"[\[{].*[\]}]", text, re.DOTALL)
+    if match:
+        return json.loads(match.group(0))
+    raise ValueError("no JSON value in the answer")
+
+
+def run_chat(nb: "AgentMagics", line: str, cell: str | None) -> Any:
+    """Run one ``%%chat`` cell; the Reply (or, with ``--schema``, the validated instance)."""
+    args = parse_chat_line(line)
+    if args is None:
+        return None
+    ns = nb.shell.user_ns if nb.shell is not None else {}
+    message = interpolate(cell or "", ChainMap({"Err": nb.error_history}, ns)).strip()
+    if not message:
+        raise UsageError("%%chat: the cell is empty; write your message below the %%chat line")
+    schema = _schema(nb, args.schema_name)
+    if args.model is not None:
+        from .magics import check_model_spec
+
+        with user_errors():
+            check_model_spec(args.model)
+    nb._apply_default_agent()
+    agent = nb.require_agent(args.agent)
+    session = _session_for(nb, agent, args)
+
+    live = LiveTurn(message=message)
+    view_class = RichView if nb.rich_display() else TextView
+    view = view_class(live, agent=agent.name, session=session.id, fmt=args.format,
+                      rate=nb.stream_rate, stream=args.stream, shell=nb.shell)
+
+    def approve(event: "ApprovalRequested") -> bool:
+        view.flush()
+        return ask_approval(event)
+
+    events = agent.stream(message, session=session.id, schema=schema, tools=args.tools,
+                          model=args.model, approve=approve)
+    with user_errors():  # a model spec whose package is missing, say: before any output
+        reply, interrupted = _drive(events, view)
+    live.interrupted = live.interrupted or interrupted
+    if reply is not None:
+        nb.set_current(agent.name, reply.session_id)
+    note = _after(nb, args, live, reply)
+    if reply is not None and reply.status == "error":
+        live.error = None  # said once, by the UsageError below
+        view.finish(note)
+        raise UsageError(f"%%chat: the turn failed: {reply.error or 'model error'} (it is "
+                         "stored, marked error; the session is fine, send the next message)")
+    view.finish(note)
+    if interrupted:
+        nb.last_reply = reply
+        raise KeyboardInterrupt("the turn was stopped; its partial answer is stored, "
+                                "marked interrupted")
+    if reply is None:  # pragma: no cover - the engine always finishes a turn
+        raise UsageError("%%chat: the turn ended without a reply")
+    nb.last_reply = as_chat_reply(reply, shown_live=True)
+    if schema is not None:
+        return reply.data
+    return nb.last_reply
+
+
+def _drive(events: Any, view: Any) -> "tuple[Reply | None, bool]":
+    """Feed the turn's events to the view; (reply, interrupted).
+
+    A KeyboardInterrupt that lands while the view draws (not while the
+    engine is awaited) is thrown into the event stream, so the engine still
+    stops the turn, stores it and hands back its last events.
+    """
+    from ..events import TurnFinished
+
+    reply = None
+    interrupted = False
+    throw = False
+    started = False
+    while True:
+        try:
+            event = events.throw(KeyboardInterrupt) if throw else next(events)
+        except StopIteration:
+            break
+        except KeyboardInterrupt:
+            interrupted = True
+            break
+        throw = False
+        try:
+            if not started:  # the turn is under way: show that at once
+                started = True
+                view.start()
+            if isinstance(event, TurnFinished):
+                reply = event.reply
+                if reply.status == "interrupted":
+                    interrupted = True
+            view.event(event)
+        except KeyboardInterrupt:
+            interrupted = throw = True
+    return reply, interrupted
+
+
+def _after(nb: "AgentMagics", args: ChatArgs, live: LiveTurn, reply: "Reply | None") -> str | None:
+    """Apply ``--format code|json`` to a finished answer; a note for the output, if any."""
+    if reply is None or reply.status != "complete":
+        return None
+    if args.format == "code":
+        code = code_of(reply.text)
+        if code and nb.shell is not None:
+            nb.shell.set_next_input(code, replace=False)
+            return "the code is in a new cell below"
+        return None
+    if args.format == "json" and reply.data is None:
+        try:
+            reply.data = json_of(reply.text)
+        except ValueError:
+            return "the answer is not valid JSON (reply.data is None)"
+    return None
+
+
+__all__ = ["ChatArgs", "RichView", "TextView", "ask_approval", "code_of", "json_of",
+           "parse_chat_line", "run_chat"]

@@ -1,0 +1,79 @@
+"""``{var}`` in a ``%%chat`` cell: notebook values put into the message.
+
+* ``{name}``, ``{name.attr}``, ``{name[key]}``, with ``!r``/``!s`` and a format
+  spec (``{total:,.2f}``), take their value from the notebook namespace;
+* ``{In[3]}`` and ``{Out[3]}`` are IPython's input and output history, as in
+  jupyter-ai's magics; ``{Err}`` is the last exception with its traceback and
+  ``{Err[3]}`` the one that cell 3 raised;
+* ``{{`` and ``}}`` are literal braces;
+* anything else in braces (an unknown name, JSON, a set literal, a lone brace)
+  stays exactly as written, so pasting code or JSON into a message is safe.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import traceback
+from typing import Any, Mapping
+
+_FIELD = re.compile(
+    r"\{\{|\}\}"
+    r"|\{(?P<field>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*|\[[^\[\]{}]*\])*)"
+    r"(?:!(?P<conv>[rsa]))?(?::(?P<spec>[^{}]*))?\}"
+)
+_FORMATTER = string.Formatter()
+_IPYTHON_CORE = "IPython/core/"
+
+
+def exception_text(exc: BaseException) -> str:
+    """An exception as Python prints it: traceback and the final ``Type: message`` line.
+
+    The frames of IPython's own machinery (``run_code``) are left out: the
+    traceback starts at the user's cell, as the notebook showed it.
+    """
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None and (
+            _IPYTHON_CORE in tb.tb_frame.f_code.co_filename.replace("\\", "/")):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb)).rstrip()
+
+
+class ErrorHistory(dict):
+    """``Err``: the exception each cell raised, by execution count.
+
+    ``{Err}`` (the object itself) formats as the most recent one.
+    """
+
+    def latest(self) -> str:
+        if not self:
+            return ""
+        return self[max(self)]
+
+    def __format__(self, spec: str) -> str:
+        return format(self.latest(), spec)
+
+    def __str__(self) -> str:
+        return self.latest()
+
+
+def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
+    """``text`` with each resolvable ``{field}`` replaced by its value (see module doc)."""
+
+    def replace(match: re.Match) -> str:
+        whole = match.group(0)
+        if whole == "{{":
+            return "{"
+        if whole == "}}":
+            return "}"
+        try:
+            value, _ = _FORMATTER.get_field(match.group("field"), (), namespace)
+            value = _FORMATTER.convert_field(value, match.group("conv"))
+            return _FORMATTER.format_field(value, match.group("spec") or "")
+        except Exception:  # unknown name, bad index, bad spec: leave it as written
+            return whole
+
+    return _FIELD.sub(replace, text)
+
+
+__all__ = ["ErrorHistory", "exception_text", "interpolate"]
