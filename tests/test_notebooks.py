@@ -116,6 +116,42 @@ def check_05(nb) -> None:
     assert re.search(r"calc\s*\|\s*2\s*\|\s*5", jupysql), jupysql
 
 
+def check_06(nb) -> None:
+    # the panels and the browser are widgets (a reader sees them, not only their repr)
+    widgets = [
+        ("%agent panel", "<agentnb.ChatPanel agent='calc' session=new>"),
+        ('panel = ChatPanel(agent="calc")', "agentnb.ChatPanel agent='calc'"),
+        ("%agent sessions --browse --all", "SessionBrowser agent=None sessions=2"),
+    ]
+    for source, shown in widgets:
+        cell = _cell_exact(nb, source) if source.startswith("%") else find(nb, source)
+        assert any("application/vnd.jupyter.widget-view+json" in out.get("data", {})
+                   for out in cell.outputs), source
+        assert shown in cell_text(cell), (source, cell_text(cell))
+    driven = cell_text(find(nb, 'await panel.submit("What is add(a=2, b=3)?")'))
+    assert "add returned 5.0." in driven, driven
+    stored = cell_text(find(nb, "panel.store.history(panel.session_id)"))
+    for row in ("('user', 'What is add(a=2, b=3)?')", "('tool', '5.0')",
+                "('assistant', 'add returned 5.0.')"):
+        assert row in stored, (row, stored)
+    history = cell_text(find(nb, "%agent history"))
+    assert "#### User\n\nWhat is add(a=2, b=3)?" in history, history
+    assert "`add(a=2, b=3) -> success" in history, history
+    stopped = cell_text(find(nb, "panel.stop()"))
+    assert "assistant - interrupted" in stopped, stopped
+    assert "The offline model writes this filler text" in stopped, stopped
+    approved = cell_text(find(nb, "row.approve_button.click()"))
+    assert "waiting for approval: run_python" in approved, approved
+    assert "run_python returned 45." in approved, approved
+    reopened = cell_text(find(nb, 'again = ChatPanel(agent="calc")'))
+    assert "True - 6 messages" in reopened, reopened
+    # what the panel itself shows at the end (its saved widget state): both turns, one stopped
+    states = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    transcripts = [m["state"].get("value", "") for m in states.get("state", {}).values()
+                   if "agentnb-scroll" in str(m["state"].get("value", ""))]
+    assert any("add returned 5.0." in t and "agentnb-interrupted" in t for t in transcripts)
+
+
 def _cell_exact(nb, source: str):
     for cell in nb.cells:
         if cell.cell_type == "code" and cell.source.strip() == source:
@@ -129,6 +165,7 @@ CHECKS: dict[str, Callable] = {
     "03-sessions-memory.ipynb": check_03,
     "04-map-dataframe.ipynb": check_04,
     "05-history-sql.ipynb": check_05,
+    "06-chat-panel.ipynb": check_06,
 }
 
 
