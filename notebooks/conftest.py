@@ -16,9 +16,6 @@ import tempfile
 
 import pytest
 
-# notebooks waiting for a front end that is not in the package yet (see drafts/README.md)
-collect_ignore_glob = ["drafts/*"]
-
 _homes: dict[str, str] = {}
 _saved: dict[str, str | None] = {}
 

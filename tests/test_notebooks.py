@@ -56,7 +56,7 @@ def check_01(nb) -> None:
     interpolated = cell_text(find(nb, "{dataset}, which has {rows} rows"))
     assert "penguins.csv, which has 344 rows" in interpolated, interpolated
     history = cell_text(_cell_exact(nb, "%agent history"))
-    assert "user: Hello! What can you do in a notebook?" in history, history
+    assert "#### User\n\nHello! What can you do in a notebook?" in history, history
     usage = cell_text(_cell_exact(nb, "%agent usage"))
     assert re.search(r"helper\s+2\s+4\b", usage), usage
     python = cell_text(find(nb, 'agent.chat("Hello from Python!")'))

@@ -545,3 +545,40 @@ def test_agent_sessions_browse_magic(shell):
     assert "hello from the magic" in repr(table)
     everyone = shell.run_line_magic("agent", "sessions --all --browse")
     assert everyone.agent is None
+
+
+def test_stop_before_the_turn_starts_gives_the_message_back(duck_store, calc):
+    panel = ChatPanel(store=duck_store, agent="calc")
+
+    async def scenario():
+        press_enter(panel, "add(a=1, b=2)")
+        panel.stop()  # before the turn's task has run at all
+        assert await panel.task is None
+
+    asyncio.run(scenario())
+    assert panel.input.value == "add(a=1, b=2)"
+    assert "nothing was stored" in panel.status_line.value
+    assert not panel.busy and not panel.send_button.disabled and panel.stop_button.disabled
+    assert panel.session_id is None or duck_store.history(panel.session_id) == []
+
+
+def test_a_panel_turn_becomes_the_notebooks_current_session(monkeypatch, isolated_home):
+    from IPython.core.history import HistoryManager
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.setattr(HistoryManager, "enabled", False)
+    InteractiveShell.clear_instance()
+    sh = InteractiveShell.instance()  # the panel finds the notebook through get_ipython()
+    try:
+        sh.extension_manager.load_extension("agentnb")
+        sh.run_line_magic("agent", "create calc")
+        sh.run_line_magic("agent", "create other")
+        panel = sh.run_line_magic("agent", "panel calc")
+        panel.submit("hello from the panel")
+        magics = sh.magics_manager.registry["AgentMagics"]
+        assert (magics.current_agent, magics.current_session) == ("calc", panel.session_id)
+        history = sh.run_line_magic("agent", "history")
+        assert "hello from the panel" in history._repr_markdown_()
+    finally:
+        sh.extension_manager.unload_extension("agentnb")
+        InteractiveShell.clear_instance()

@@ -125,6 +125,8 @@ class ChatPanel(widgets.VBox):
         self._agent: Agent | None = None
         self.session_id: uuid.UUID | None = None
         self.task: asyncio.Task | None = None
+        self._turn_began = False
+        self._stop_early = False
         self._interval = 1.0 / max(float(rate), 0.5)
         self._history: list[MessageRecord] = []
         self._history_html = ""
@@ -356,6 +358,7 @@ class ChatPanel(widgets.VBox):
         if text is None:
             self._set_input("")
         live = _LiveTurn(message)
+        self._turn_began = self._stop_early = False
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -378,7 +381,12 @@ class ChatPanel(widgets.VBox):
         if self.busy:
             assert self.task is not None
             self.stop_button.disabled = True
-            self.task.cancel()
+            if self._turn_began:
+                self.task.cancel()
+            else:
+                # Cancelling a task that has not run yet would skip the turn's own
+                # clean-up (controls, notice); let it start and stop at once.
+                self._stop_early = True
 
     # -- one turn --------------------------------------------------------------------
     def _started(self, live: _LiveTurn) -> None:
@@ -396,7 +404,10 @@ class ChatPanel(widgets.VBox):
         message = live.message
         reply = None
         started = False
+        self._turn_began = True
         try:
+            if self._stop_early:  # Stop was pressed before this task first ran
+                raise asyncio.CancelledError
             if self.session_id is None:
                 record = await asyncio.to_thread(
                     self.store.repo.create_session, agent.id, attrs=_session_attrs())
@@ -420,20 +431,29 @@ class ChatPanel(widgets.VBox):
             if self._render_handle is not None:
                 self._render_handle.cancel()
                 self._render_handle = None
-        if live.error and not started and not self.input.value.strip():
-            self._set_input(message)  # nothing was stored: give the text back
+        stored_before = len(self._history)
+        nothing_stored = False
         try:
-            history = await asyncio.to_thread(self.store.history, self.session_id)
+            history = (await asyncio.to_thread(self.store.history, self.session_id)
+                       if self.session_id is not None else [])
         except Exception as exc:
             live.error = live.error or error_text(exc)
         else:
+            nothing_stored = len(history) == stored_before
             if self._agent is agent:
                 self._live = None
                 self._set_history(history)
+            self._make_current(agent.name)
+        if (live.error or live.interrupted) and not started and nothing_stored \
+                and not self.input.value.strip():
+            self._set_input(message)  # nothing was stored: give the text back
         if reply is not None and reply.status == "error":
             live.error = live.error or reply.error or "the turn failed"
         if live.error:
             self._show_error(live.error)
+        elif live.interrupted and nothing_stored:
+            self._show_notice("stopped before the turn started: nothing was stored, "
+                              "the message is back in the box")
         elif live.interrupted:
             self._show_notice("stopped: the partial answer is kept, marked interrupted")
         self._live = None
@@ -456,6 +476,17 @@ class ChatPanel(widgets.VBox):
             self._schedule_render()
         else:
             self._render_now()
+
+    def _make_current(self, agent: str) -> None:
+        """The notebook's current agent and session follow the panel's last turn.
+
+        So ``%agent history`` or the next ``%%chat`` after a panel turn refer
+        to the conversation the user just had (when the panel uses the
+        notebook's own store).
+        """
+        magics = _notebook_magics()
+        if magics is not None and magics._store is self._store and self.session_id:
+            magics.set_current(agent, self.session_id)
 
     async def _approve(self, event: "ApprovalRequested") -> bool:
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
