@@ -63,9 +63,21 @@ def check_01(nb) -> None:
     assert "This is turn 3 of our conversation" in python, python
 
 
+def cell_html(cell) -> str:
+    """The HTML of a cell's last rich output (what JupyterLab shows for a %%chat cell)."""
+    pages = [o["data"]["text/html"] for o in cell.get("outputs", [])
+             if "text/html" in o.get("data", {})]
+    return pages[-1] if pages else ""
+
+
 def check_02(nb) -> None:
-    chat = cell_text(find(nb, "What is add(a=2, b=3), and mul(a=4, b=5)?"))
+    cell = find(nb, "What is add(a=2, b=3), and mul(a=4, b=5)?")
+    chat = cell_text(cell)
     assert "add -> 5" in chat and "mul -> 20" in chat, chat
+    # one output, finished, with a card per tool call
+    page = cell_html(cell)
+    assert len(cell.outputs) == 1 and 'class="agentnb-chat" data-status="complete"' in page
+    assert page.count('class="agentnb-tool-card" data-status="success"') == 2, page
     refused = cell_text(find(nb, "%agent tool shout"))
     assert "annotate parameter" in refused, refused
     assert "power returned 1024" in cell_text(find(nb, "def power"))
