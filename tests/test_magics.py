@@ -722,6 +722,7 @@ def test_help_for_everything(run, capsys):
     out = capsys.readouterr().out
     for name in COMMANDS:
         assert f"  {name}" in out
+    assert "%%chat --help" in out
     for name in COMMANDS:
         assert run(f"{name} --help") is None
         text = capsys.readouterr().out

@@ -266,7 +266,8 @@ def help_(nb: "AgentMagics", args: argparse.Namespace) -> None:
         f"  {'(none)'.ljust(width)}  status: store, current agent and session",
     ]
     lines += [f"  {name.ljust(width)}  {cmd.summary}" for name, cmd in COMMANDS.items()]
-    lines += ["", "%agent SUBCOMMAND --help shows a subcommand's arguments."]
+    lines += ["", "%agent SUBCOMMAND --help shows a subcommand's arguments.",
+              "%%chat [NAME] (a cell magic) sends the cell to an agent: %%chat --help."]
     print("\n".join(lines))
     return None
 
