@@ -1,4 +1,9 @@
-"""End-to-end harness: one JupyterLab server and one headless Chromium per session.
+"""End-to-end harness: one JupyterLab server and one headless Chromium per test module.
+
+Module scope, not session scope: while Playwright's sync API is started it keeps
+its asyncio loop marked as running in the main thread, so every ``asyncio.run()``
+in a later test of the same pytest process would fail ("cannot be called from a
+running event loop"). The browser and the server end with the module's last test.
 
 The browser tests drive JupyterLab the way a person does: open a notebook,
 type into a cell, press Shift+Enter, click buttons, read what is on screen.
@@ -174,7 +179,7 @@ def _server_env(base: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """JupyterLab from this environment on 127.0.0.1, a free port and a random token."""
     if _required() and (reason := _missing()):
@@ -224,7 +229,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 # -- the browser -------------------------------------------------------------------------
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(lab: LabServer) -> Any:
     """Debian's Chromium, headless, driven by Playwright (no downloaded browser)."""
     from playwright.sync_api import sync_playwright
@@ -236,9 +241,13 @@ def browser(lab: LabServer) -> Any:
     except Exception:
         pw.stop()
         raise
-    yield chromium
-    chromium.close()
-    pw.stop()
+    try:
+        yield chromium
+    finally:
+        try:
+            chromium.close()
+        finally:
+            pw.stop()  # gives the main thread's asyncio back (see the module docstring)
 
 
 # -- a notebook in a page ----------------------------------------------------------------

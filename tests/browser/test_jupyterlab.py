@@ -1,6 +1,6 @@
 """agentnb in real JupyterLab, driven in headless Chromium the way a person uses it.
 
-Each test opens its own notebook (a fresh kernel) on the session's JupyterLab
+Each test opens its own notebook (a fresh kernel) on the module's JupyterLab
 server; the server's agentnb store is a throwaway directory shared by the
 tests, so each test creates agents under its own names. Screenshots of every
 step go to ``test-output/browser/<test name>/``.
