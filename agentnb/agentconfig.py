@@ -7,7 +7,10 @@ Keys are the fields of :class:`~agentnb.schemas.AgentConfig` (``model``,
 ``memory=window`` sets the strategy, and a model setting such as
 ``temperature``, ``base_url`` or ``max_tokens`` goes to ``model_kwargs``.
 Values are read as JSON when they parse (``3``, ``true``, ``["a"]``) and as
-text otherwise; ``tools=a,b`` is a list.
+text otherwise; ``tools=a,b`` is a list. A value that starts like a JSON list
+or object (``[`` or ``{``) but does not parse is refused, rather than stored
+as text (``tools=["add",`` would otherwise name a tool ``["add"``), except
+for the text settings in :data:`TEXT_SETTINGS`.
 """
 
 from __future__ import annotations
@@ -36,11 +39,28 @@ MODEL_SETTINGS = {
 }
 
 
-def parse_value(text: str) -> Any:
-    """JSON if ``text`` parses as JSON, else the text itself."""
+#: Settings whose value is free text: never refused as malformed JSON.
+TEXT_SETTINGS = {"system", "name", "description", "model", "base_url"}
+
+
+def parse_value(text: str, key: str | None = None) -> Any:
+    """JSON if ``text`` parses as JSON, else the text itself.
+
+    Text that starts with ``[`` or ``{`` is meant as JSON: if it does not
+    parse, :class:`InvalidValueError` says where (unless ``key`` is one of
+    :data:`TEXT_SETTINGS`).
+    """
     try:
         return json.loads(text)
-    except (json.JSONDecodeError, TypeError):
+    except json.JSONDecodeError as exc:
+        if text.lstrip()[:1] in ("[", "{") and key not in TEXT_SETTINGS:
+            # the value itself is not shown: it may hold a secret
+            raise InvalidValueError(
+                f"the value of {key or 'the setting'} starts like JSON but is not valid JSON "
+                f"({exc.msg} at character {exc.pos + 1})"
+            ) from None
+        return text
+    except TypeError:
         return text
 
 
@@ -52,7 +72,7 @@ def parse_assignments(items: Iterable[str]) -> dict[str, Any]:
         key = key.strip()
         if not sep or not key:
             raise InvalidValueError(f"expected key=value, got {item!r}")
-        out[key] = parse_value(value)
+        out[key] = parse_value(value, key)
     return out
 
 

@@ -59,6 +59,21 @@ def test_keys_per_agent(store):
         store.revoke_key("00000000")
 
 
-def test_constant_time_compare_used():
+def test_constant_time_compare_used(store, monkeypatch):
     assert keymat.hashes_match("anb_x", keymat.hash_key("anb_x"))
     assert not keymat.hashes_match("anb_y", keymat.hash_key("anb_x"))
+    # verify_key's final comparison goes through hmac.compare_digest
+    import hmac
+
+    compared = []
+    real = hmac.compare_digest
+
+    def spy(a, b):
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(keymat.hmac, "compare_digest", spy)
+    store.create_agent("calc")
+    new = store.create_key("calc")
+    assert store.verify_key(new.key) is not None
+    assert compared == [(keymat.hash_key(new.key), keymat.hash_key(new.key))]

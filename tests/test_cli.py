@@ -146,6 +146,51 @@ def test_every_subcommand_has_help(home, capsys):
         assert "usage: agentnb " + " ".join(argv) in capsys.readouterr().out
 
 
+def _command_paths(parser, prefix=()):
+    """Every command path of the parser (``("agents", "list")``, ...), groups included."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield (*prefix, name)
+                yield from _command_paths(sub, (*prefix, name))
+
+
+def test_help_works_on_every_command(home, capsys):
+    """``--help`` everywhere: every group and subcommand, found by walking the parser."""
+    from agentnb.cli import build_parser
+
+    paths = list(_command_paths(build_parser()))
+    # the commands the issue names are all there
+    for expected in [("init",), ("db", "current"), ("db", "upgrade"), ("db", "downgrade"),
+                     ("db", "path"), ("agents", "list"), ("agents", "show"), ("agents", "create"),
+                     ("agents", "update"), ("agents", "delete"), ("sessions", "list"),
+                     ("sessions", "show"), ("sessions", "export"), ("keys", "create"),
+                     ("keys", "list"), ("keys", "revoke"), ("templates", "list"),
+                     ("templates", "show"), ("config", "show"), ("usage",), ("chat",)]:
+        assert expected in paths, expected
+    for path in paths:
+        assert main([*path, "--help"]) == 0, path
+        captured = capsys.readouterr()
+        assert captured.out.startswith("usage: agentnb " + " ".join(path)), path
+        assert captured.err == "", path
+
+
+def test_every_listing_takes_json(home):
+    from agentnb.cli import build_parser
+
+    parser = build_parser()
+    listings = [p for p in _command_paths(parser) if p[-1] == "list"] + [("usage",)]
+    assert len(listings) >= 4
+    for path in listings:
+        sub = parser
+        for name in path:
+            sub = next(a for a in sub._actions if a.__class__.__name__ == "_SubParsersAction"
+                       ).choices[name]
+        assert any("--json" in a.option_strings for a in sub._actions), path
+
+
 def test_version(home, capsys):
     code, out, _ = run(capsys, "--version")
     assert code == 0
@@ -469,6 +514,10 @@ def test_update_name_is_text(home, capsys):
         ("noequals", "expected key=value"),
         ("name=1bad", "invalid agent name"),
         ("name=helper", "already exists"),
+        # bad JSON: refused, not stored as text (and a secret in it is not echoed)
+        ('tools=["add",', "not valid JSON"),
+        ('model_kwargs={"api_key": "sk-123"', "not valid JSON"),
+        ("memory={strategy: window}", "not valid JSON"),
     ],
 )
 def test_update_rejects_bad_changes(seeded, capsys, assignment, fragment):
@@ -481,6 +530,14 @@ def test_update_rejects_bad_changes(seeded, capsys, assignment, fragment):
         assert record.config.max_iterations == 8 and record.config.model_kwargs == {}
     finally:
         store.close()
+
+
+def test_update_text_settings_may_start_with_a_bracket(seeded, capsys):
+    code, out, err = run(capsys, "agents", "update", "calc", "system=[INST] be brief",
+                         "tools=add,mul", "--json")
+    assert code == 0, err
+    config = json.loads(out)["config"]
+    assert config["system"] == "[INST] be brief" and config["tools"] == ["add", "mul"]
 
 
 def test_delete_with_yes_removes_everything(seeded, capsys):

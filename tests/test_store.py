@@ -148,6 +148,34 @@ def test_delete_agent_removes_only_its_rows(store):
         store.agent("gone")
 
 
+def test_delete_agent_is_all_or_nothing(store):
+    """A failure at the last step (the agent row) leaves every child row in place."""
+    agent = store.create_agent("gone")
+    s = store.repo.create_session(agent.id)
+    store.repo.append_turn(s.id, _turn())
+    store.create_key("gone")
+    before = store.repo.counts()
+    engine = store.db.holder.engine
+
+    def fail_on_agent_delete(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("DELETE FROM AGENTS"):
+            raise RuntimeError("disk full")
+
+    sa.event.listen(engine, "before_cursor_execute", fail_on_agent_delete)
+    try:
+        with pytest.raises(Exception, match="disk full"):
+            store.delete_agent("gone")
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", fail_on_agent_delete)
+    assert store.repo.counts() == before
+    assert [m.role for m in store.history(s.id)] == ["user", "assistant", "tool", "assistant"]
+    assert store.history(s.id)[1].tool_calls[0].output == "5"
+    assert len(store.keys("gone")) == 1
+    # and it can still be deleted afterwards
+    assert store.delete_agent("gone")["agents"] == 1
+    assert store.repo.counts() == {k: 0 for k in before}
+
+
 def test_rename_agent_keeps_sessions(store):
     agent = store.create_agent("old")
     s = store.repo.create_session(agent.id)
