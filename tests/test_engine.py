@@ -379,3 +379,33 @@ def test_history_cache_sees_turns_written_elsewhere(duckdb_url):
     assert [m.content for m in model.seen[-1] if m.type == "human"] == [
         "first", "second", "written by another store", "third", "fourth", "fifth"]
     store.close()
+
+
+def test_run_python_is_off_by_default_and_asks_for_approval(duck_store):
+    """The built-in run_python: not enabled unless asked for; every call needs approval
+    (denied without an answer) unless the agent auto-approves."""
+    from agentnb.templates import list_templates
+
+    namespace = {"x": 20}
+    duck_store.namespace = namespace
+    plain = duck_store.create_agent("plain")
+    assert plain.config.tools == []
+    reply = plain.chat("run_python(code='x = 1')")
+    assert reply.tool_calls == [] and namespace == {"x": 20}
+    assert all("run_python" not in t.config.tools for t in list_templates())
+
+    coder = duck_store.create_agent("coder", tools=["run_python"])
+    denied = coder.chat("run_python(code='y = x + 22')")
+    (call,) = denied.tool_calls
+    assert call.status == "denied" and "y" not in namespace
+    asked = []
+    approved = coder.chat("run_python(code='y = x + 22')",
+                          approve=lambda event: asked.append(event.tool_name) or True)
+    assert asked == ["run_python"]
+    assert approved.tool_calls[0].status == "success" and namespace["y"] == 42
+    coder.set(auto_approve=True)
+    auto = coder.chat("run_python(code='z = y * 2')",
+                      approve=lambda event: pytest.fail("auto_approve must not ask"))
+    assert auto.tool_calls[0].status == "success" and namespace["z"] == 84
+    stored = duck_store.history(auto.session_id)
+    assert [c.status for m in stored for c in m.tool_calls] == ["denied", "success", "success"]

@@ -142,3 +142,34 @@ def test_summary_strategy_in_engine(duck_store):
     # the stored summary is reused: the next turn does not change it
     agent.chat("message number 4")
     assert duck_store.session(agent.session_id).attrs["summary"] == summary
+
+
+def test_summary_is_refreshed_as_the_session_grows_and_sent_to_the_model(duck_store):
+    """The summary is stored, reused while few turns age out, refreshed once keep_turns
+    more have, and what the model sees is: system prompt + summary, the kept turns, the
+    new message."""
+    from tests.test_engine import ScriptedModel
+
+    model = ScriptedModel()
+    agent = duck_store.create_agent("sum2", system="sys", memory={"strategy": "summary",
+                                                                  "keep_turns": 2})
+    for i in range(4):  # the 4th turn is the first with a turn older than the last 2
+        agent.chat(f"message {i}", model=model)
+    first = duck_store.session(agent.session_id).attrs["summary"]
+    agent.chat("message 4", model=model)
+    assert duck_store.session(agent.session_id).attrs["summary"] == first  # reused
+    agent.chat("message 5", model=model)
+    second = duck_store.session(agent.session_id).attrs["summary"]
+    assert second["through_position"] > first["through_position"]
+    # the model was asked for a summary twice in 6 turns, not every turn
+    prompts = [seen for seen in model.seen
+               if len(seen) == 1 and seen[0].content.startswith(mem.SUMMARY_PROMPT)]
+    assert len(prompts) == 2
+    assert "message 0" in prompts[0][0].content and "message 1" not in prompts[0][0].content
+    # the refresh builds on the old summary and folds in the turns that aged out since
+    assert "Earlier summary:" in prompts[1][0].content
+    assert "message 1" in prompts[1][0].content and "message 2" in prompts[1][0].content
+    context = model.seen[-1]
+    assert context[0].type == "system" and context[0].content.startswith("sys\n\n")
+    assert second["text"] in context[0].content
+    assert _humans(context) == ["message 3", "message 4", "message 5"]
