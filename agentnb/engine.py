@@ -114,6 +114,8 @@ class _TurnState:
     status: str = "complete"
     error: str | None = None
     partial: str = ""
+    #: the messages of the model call in progress (to estimate an interrupted call's usage)
+    pending: list[BaseMessage] = field(default_factory=list)
 
 
 async def _emit(emit: Emit, event: Event) -> None:
@@ -131,6 +133,9 @@ class _CachedHistory:
     complete: bool
     #: build_context's memo of converted turns.
     memo: dict = field(default_factory=dict)
+    #: The most messages a turn of this session needed (grows past history_bound
+    #: when turns are long); the cache keeps at least that many.
+    bound: int | None = None
 
 
 class Engine:
@@ -168,7 +173,10 @@ class Engine:
                 records = cached.records
                 return (records if bound is None else records[-bound:]), cached.memo
         records = self.repo.history(session_id, last=bound, with_tool_calls=True)
-        entry = _CachedHistory(records, complete=bound is None or len(records) < bound)
+        entry = _CachedHistory(records, complete=bound is None or len(records) < bound,
+                               bound=bound)
+        if cached is not None and bound is not None and cached.bound is not None:
+            entry.bound = max(bound, cached.bound)
         with self._histories_lock:
             self._histories[session_id] = entry
             self._histories.move_to_end(session_id)
@@ -190,10 +198,20 @@ class Engine:
                 del self._histories[session_id]  # out of step: the next turn reloads
                 return
             merged = cached.records + list(records)  # a new list: readers keep theirs
+            if bound is not None and cached.bound is not None:
+                bound = max(bound, cached.bound)
             if bound is not None and len(merged) > 2 * bound:
                 merged = merged[-bound:]
                 cached.complete = False
             cached.records = merged
+
+    def _learned_bound(self, session_id: uuid.UUID, bound: int) -> int:
+        """``bound``, or more if earlier turns of this session needed more."""
+        with self._histories_lock:
+            cached = self._histories.get(session_id)
+        if cached is not None and cached.bound is not None:
+            return max(bound, cached.bound)
+        return bound
 
     def forget(self, session_id: uuid.UUID | None = None) -> None:
         """Drop cached history (of one session, or all)."""
@@ -209,18 +227,31 @@ class Engine:
         if req.stateless:
             return mem.build_context(cfg.memory, cfg.system, [], new, count_tokens=req.count_tokens)
         bound = mem.history_bound(cfg.memory)
-        history, memo = await asyncio.to_thread(self._history, req.session_id, bound)
-        summary = None
-        if cfg.memory.strategy == "summary":
-            stored = req.session_attrs.get("summary")
-            due = mem.summary_due(cfg.memory, history, stored)
-            if due is not None:
-                stored = await self._summarise(req, due, stored)
-            summary = stored.get("text") if stored else None
-        return mem.build_context(
-            cfg.memory, cfg.system, history, new, summary=summary, count_tokens=req.count_tokens,
-            memo=memo,
-        )
+        if bound is None:  # full, summary: the whole session
+            history, memo = await asyncio.to_thread(self._history, req.session_id, None)
+            summary = None
+            if cfg.memory.strategy == "summary":
+                stored = req.session_attrs.get("summary")
+                due = mem.summary_due(cfg.memory, history, stored)
+                if due is not None:
+                    stored = await self._summarise(req, due, stored)
+                summary = stored.get("text") if stored else None
+            return mem.build_context(
+                cfg.memory, cfg.system, history, new, summary=summary,
+                count_tokens=req.count_tokens, memo=memo,
+            )
+        # window, tokens: the newest ``bound`` messages, more if that was too few
+        bound = self._learned_bound(req.session_id, bound)
+        while True:
+            history, memo = await asyncio.to_thread(self._history, req.session_id, bound)
+            stats: dict[str, int] = {}
+            context = mem.build_context(
+                cfg.memory, cfg.system, history, new, count_tokens=req.count_tokens, memo=memo,
+                stats=stats,
+            )
+            if len(history) < bound or not mem.needs_older_history(cfg.memory, stats):
+                return context
+            bound *= 4
 
     async def _summarise(self, req: TurnRequest, due, stored: dict | None) -> dict | None:
         older, through = due
@@ -261,9 +292,13 @@ class Engine:
             cancelled = True
             state.status = "interrupted"
             if state.partial:
+                # A stream stopped early never gets its usage report: estimate it with
+                # the agent's token counter, and say so, so usage stays near the truth.
+                tokens_in, tokens_out = _estimate_usage(req, state)
                 state.messages.append(NewMessage(
                     role="assistant", content=state.partial, model=req.model_name,
-                    status="interrupted",
+                    status="interrupted", input_tokens=tokens_in, output_tokens=tokens_out,
+                    attrs={"usage": "estimated"} if tokens_out is not None else {},
                 ))
             self._close_open_calls(state, "interrupted")
         except Exception as exc:  # model failure: keep the turn, mark it
@@ -348,6 +383,7 @@ class Engine:
         while True:
             full: AIMessageChunk | None = None
             streamed = False
+            state.pending = messages
             try:
                 async for chunk in model.astream(messages):
                     full = chunk if full is None else full + chunk
@@ -491,6 +527,17 @@ class Engine:
 
 
 # -- helpers ------------------------------------------------------------------
+def _estimate_usage(req: TurnRequest, state: _TurnState) -> tuple[int | None, int | None]:
+    """(input, output) tokens of the model call that was interrupted, by the token counter."""
+    try:
+        tokens_in = int(req.count_tokens(list(state.pending))) if state.pending else None
+        tokens_out = int(req.count_tokens([AIMessage(state.partial)]))
+    except Exception:  # an estimate is not worth failing the turn's persistence for
+        log.debug("could not estimate the usage of an interrupted call", exc_info=True)
+        return None, None
+    return tokens_in, tokens_out
+
+
 def _text(message: Any) -> str:
     if message is None:
         return ""

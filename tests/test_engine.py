@@ -256,6 +256,13 @@ def test_closing_the_stream_early_keeps_partial_answer(duck_store):
     assert history[1].status == "interrupted"
     assert history[1].content.startswith("".join(got))
     assert 0 < len(history[1].content.split()) < 400
+    # the stream never reported usage: the stored tokens are the counter's estimate
+    from langchain_core.messages import AIMessage
+
+    model = duck_store.model("offline", {"token_delay": 0.005})
+    assert history[1].output_tokens == model.get_num_tokens_from_messages(
+        [AIMessage(history[1].content)]) > 0
+    assert history[1].input_tokens > 0 and history[1].attrs["usage"] == "estimated"
     assert agent.chat("still there?").status == "complete"
 
 
