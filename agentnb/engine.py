@@ -295,6 +295,8 @@ class Engine:
                 # A stream stopped early never gets its usage report: estimate it with
                 # the agent's token counter, and say so, so usage stays near the truth.
                 tokens_in, tokens_out = _estimate_usage(req, state)
+                state.usage_in += tokens_in or 0
+                state.usage_out += tokens_out or 0
                 state.messages.append(NewMessage(
                     role="assistant", content=state.partial, model=req.model_name,
                     status="interrupted", input_tokens=tokens_in, output_tokens=tokens_out,

@@ -160,6 +160,29 @@ def test_rich_view_coalesces_tokens_but_shows_tool_cards_at_once(shell):
     assert "w999" in final and 'data-status="success"' in final
 
 
+def test_a_long_answer_is_redrawn_less_often_to_cap_the_bytes(shell):
+    now = [0.0]
+    live = LiveTurn(message="hi")
+    view = RichView(live, agent="calc", session=None, fmt="markdown", rate=20,
+                    clock=lambda: now[0], max_bytes_per_second=100_000)
+    words = ("lorem ipsum dolor sit amet " * 4000).split()
+    with capture_output() as cap:
+        view.start()
+        for word in words:  # 20,000 tokens, 1,000 a second
+            now[0] += 0.001
+            view.event(Token(text=word + " "))
+        view.finish()
+    seconds = now[0]
+    # never more than the cap, but for the final page (HTML and the whole text)
+    page = len(cap.outputs[-1].data["text/html"])
+    assert view.bytes_sent <= seconds * 100_000 + 3 * page  # the last (html + text) unpaid
+    assert view.updates < seconds * 20 / 2  # long pages: well under the 20/s token cap
+    # the text/plain of an update in flight is a progress line, not the answer again
+    middle = cap.outputs[len(cap.outputs) // 2].data["text/plain"]
+    assert middle.startswith("calc is answering… (") and len(middle) < 300
+    assert cap.outputs[-1].data["text/plain"].startswith("lorem ipsum dolor")
+
+
 def test_no_stream_shows_the_answer_once_at_the_end(shell, nb):
     shell.run_line_magic("agent", "create talker")
     reply, outputs = chat(shell, "Tell me a story in 500 words", "--no-stream")
@@ -367,6 +390,15 @@ def test_interrupt_keeps_the_partial_answer_marked(shell, nb):
     assert 0 < len(partial.split()) < 5000
     assert partial[:100] in final["text/plain"]
     assert nb.last_reply.status == "interrupted"
+    # the footer has the stored (estimated) token counts, not zeros
+    counts = re.search(r"offline · ([\d,]+) in / ([\d,]+) out tokens", final["text/plain"])
+    assert counts and int(counts[1].replace(",", "")) > 0
+    assert int(counts[2].replace(",", "")) == stored[-1].output_tokens > 0
+    # shown as one line, not a traceback through agentnb
+    from agentnb.notebook.chat import TurnInterrupted
+
+    assert TurnInterrupted("x")._render_traceback_() == ["KeyboardInterrupt: x"]
+    assert issubclass(TurnInterrupted, KeyboardInterrupt)
     # the session goes on
     reply, _ = chat(shell, "Still there?")
     assert reply.status == "complete"

@@ -52,6 +52,18 @@ PROG = "%%chat"
 Format = Literal["markdown", "text", "code", "json"]
 
 
+class TurnInterrupted(KeyboardInterrupt):
+    """Ctrl-C / "interrupt kernel" stopped a ``%%chat`` turn.
+
+    A KeyboardInterrupt, so that "run all" stops as it does for any cell; shown
+    as one line (the partial answer is right above it), not a traceback
+    through agentnb's code.
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"KeyboardInterrupt: {self}"]
+
+
 # -- the cell's arguments ---------------------------------------------------------------
 class ChatArgs(BaseModel):
     """What a ``%%chat`` line asks for."""
@@ -224,25 +236,46 @@ def _bundle(live: LiveTurn, *, agent: str, session: Any, fmt: str, done: bool,
         + f'<div class="agentnb-chat-footer" style="{_MUTED};font-size:0.85em;margin-top:4px">'
         f"{html.escape(footer)}</div></div>"
     )
-    plain = live.plain() or "…"
-    if note:
-        plain += f"\n\n{note}"
+    if done:
+        plain = live.plain() or "…"
+        if note:
+            plain += f"\n\n{note}"
+    else:
+        # While it streams, front ends without HTML get a short progress line:
+        # re-sending the whole answer as text too would double every update.
+        plain = f"{agent} is answering… ({live.tokens_seen:,} tokens so far)"
     return {"text/html": page, "text/plain": f"{plain}\n\n-- {footer}"}
 
 
+#: Most bytes a second the streaming output sends to the browser (see RichView).
+MAX_BYTES_PER_SECOND = 256_000
+
+
 class RichView:
-    """Draws the turn into one notebook output, updated in place at a capped rate."""
+    """Draws the turn into one notebook output, updated in place at a capped rate.
+
+    Every update replaces the whole output, so a long answer costs more bytes
+    per update as it grows. Updates are spaced by at least ``1 / rate``
+    seconds, and also by the time the last one's size takes at
+    ``MAX_BYTES_PER_SECOND``: a 50 KB answer (about 8,000 words) is redrawn
+    about 5 times a second, and the kernel, the server and the browser never
+    see more than ~256 KB/s from one chat, however long it grows.
+    """
 
     def __init__(self, live: LiveTurn, *, agent: str, session: Any, fmt: str, rate: float,
                  stream: bool = True, clock: Callable[[], float] = time.monotonic,
-                 shell: Any = None) -> None:
+                 shell: Any = None, max_bytes_per_second: float = MAX_BYTES_PER_SECOND,
+                 ) -> None:
         self.live = live
         self.shell = shell
         self.agent = agent
         self.session = session
         self.fmt = fmt
         self.interval = 1.0 / rate
+        self.max_bytes_per_second = max_bytes_per_second
         self.stream = stream
+        self.bytes_sent = 0  #: HTML and text sent, all updates together
+        self._wait = self.interval
         self.clock = clock
         self.started = clock()
         self.cache = _TextCache(_text_html(fmt))
@@ -269,6 +302,9 @@ class RichView:
                                   transient={"display_id": self.display_id},
                                   update=self.updates > 0)
         self.updates += 1
+        size = sum(len(v) for v in bundle.values())
+        self.bytes_sent += size
+        self._wait = max(self.interval, size / self.max_bytes_per_second)
         self._last = self.clock()
         self._dirty = False
 
@@ -276,15 +312,16 @@ class RichView:
         self._send()
 
     def event(self, event: "Event") -> None:
-        from ..events import Token
+        from ..events import Token, Usage
 
         if not self.live.apply(event):
             return
         self._dirty = True
         if not self.stream:
             return
-        # Tokens are coalesced; anything else (a tool card changing) shows at once.
-        if not isinstance(event, Token) or self.clock() - self._last >= self.interval:
+        # Tokens (and the footer's token counts) are coalesced; anything else (a
+        # tool card changing, an error) shows at once.
+        if not isinstance(event, (Token, Usage)) or self.clock() - self._last >= self._wait:
             self._send()
 
     def flush(self) -> None:
@@ -447,6 +484,9 @@ def run_chat(nb: "AgentMagics", line: str, cell: str | None) -> Any:
     live.interrupted = live.interrupted or interrupted
     if reply is not None:
         nb.set_current(agent.name, reply.session_id)
+        # the stored figures (an interrupted stream's are the engine's estimate)
+        live.input_tokens = max(live.input_tokens, reply.usage.input_tokens)
+        live.output_tokens = max(live.output_tokens, reply.usage.output_tokens)
     note = _after(nb, args, live, reply)
     if reply is not None and reply.status == "error":
         live.error = None  # said once, by the UsageError below
@@ -456,8 +496,8 @@ def run_chat(nb: "AgentMagics", line: str, cell: str | None) -> Any:
     view.finish(note)
     if interrupted:
         nb.last_reply = reply
-        raise KeyboardInterrupt("the turn was stopped; its partial answer is stored, "
-                                "marked interrupted")
+        raise TurnInterrupted("the turn was stopped; its partial answer is stored, "
+                              "marked interrupted")
     if reply is None:  # pragma: no cover - the engine always finishes a turn
         raise UsageError("%%chat: the turn ended without a reply")
     nb.last_reply = as_chat_reply(reply, shown_live=True)

@@ -209,3 +209,112 @@ def test_panel_after_kernel_restart(notebook):
     nb.wait_text(panel.assistant.last, 'You said: "And now?"', "the reply after restart")
     nb.wait_text(panel.footer, "session (2 turns)", "the footer: the session continued")
     panel.shot("continued")
+
+
+class ChatOutput:
+    """The output of a ``%%chat`` cell, as a person sees it."""
+
+    def __init__(self, nb: Any, cell: Any) -> None:
+        self.nb = nb
+        self.root = nb.output(cell).locator(".agentnb-chat")
+        try:
+            self.root.first.wait_for(state="visible", timeout=30_000)
+        except Exception:
+            nb.fail("the %%chat cell shows no chat output (no .agentnb-chat), it shows "
+                    f"{nb._text(nb.output(cell))!r}")
+        self.answer = self.root.locator(".agentnb-chat-answer")
+        self.footer = self.root.locator(".agentnb-chat-footer")
+        self.cards = self.root.locator(".agentnb-tool-card")
+
+    def wait_status(self, status: str, timeout: float = 60) -> None:
+        self.nb.wait_for(self.nb.page.locator(f'.agentnb-chat[data-status="{status}"]').last,
+                         f"the %%chat output marked {status!r}", timeout=timeout)
+
+    def words(self) -> int:
+        return len(self.answer.last.inner_text().split()) if self.answer.count() else 0
+
+
+def test_chat_cell_streams_markdown_cards_approval_and_interrupt(notebook):
+    """%%chat in JupyterLab: a tool card and Markdown; streaming while the answer grows;
+    a tool that needs approval asks at an input prompt; interrupting the kernel keeps
+    the partial answer, marked; the next cell carries on."""
+    nb = notebook("chat")
+    nb.run("%load_ext agentnb")
+    nb.run(ADD, step="def-add")
+    nb.run("%agent create calc")
+    nb.run("%agent tool add")
+
+    # A tool call and its card; the answer as Markdown.
+    out = ChatOutput(nb, nb.run("%%chat\nPlease add(a=2, b=3)", step="chat-tool-call"))
+    out.wait_status("complete")
+    card = out.cards.first
+    nb.wait_text(card, "add", "the tool card")
+    nb.wait_text(card.locator(".agentnb-tool-status"), "success", "the card's status")
+    result = card.locator(".agentnb-tool-result")
+    assert not result.is_visible(), "a successful call's result should start folded"
+    card.locator("summary").click()  # unfold it, as a person would
+    nb.wait_text(result, "5", "the tool's result in the unfolded card")
+    nb.wait_text(out.answer.last, "add returned 5.", "the answer after the tool call")
+    footer = nb.wait_text(out.footer, "1 tool call", "the footer")
+    assert re.search(r"offline · \d+ in / \d+ out tokens", footer), footer
+    nb.shot("chat-card-unfolded")
+
+    out = ChatOutput(nb, nb.run("%%chat\nIs **this** bold?", step="chat-markdown"))
+    nb.wait_for(out.answer.last.locator("strong"), "the answer's **bold** as <strong>")
+
+    # Streaming: the output grows in place while the cell runs.
+    nb.run("_ = %agent set calc model_kwargs.token_delay=0.01")
+    cell = nb.run("%%chat\nTell me a story in 400 words", wait=False)
+    out = ChatOutput(nb, cell)
+    nb.wait_text(out.answer.last, re.compile(r"(\S+\s+){30}"), "the answer streaming in")
+    nb.wait_for(out.root.locator('[data-status="streaming"]').or_(
+        nb.page.locator('.agentnb-chat[data-status="streaming"]')), "the streaming mark")
+    first = out.words()
+    nb.shot("chat-streaming")
+    out.wait_status("complete")
+    nb.wait_done(cell, "the streamed %%chat cell")
+    assert first < out.words() == 400, (first, out.words())
+    assert nb.output(cell).locator(".agentnb-chat").count() == 1, "one output, updated in place"
+    nb.shot("chat-streamed")
+
+    # A tool that needs approval: the cell asks at an input prompt.
+    nb.run(WIPE, step="def-wipe")
+    nb.run("%agent tool wipe --approve")
+    cell = nb.run("%%chat\nwipe(path='x')", wait=False)
+    stdin = cell.locator(".jp-Stdin-input")
+    nb.wait_for(stdin, "the approval prompt (an input box)")
+    nb.wait_text(cell.locator(".jp-Stdin"), "Approve wipe(path='x')? [y/N]", "the question")
+    nb.wait_for(cell.locator('.agentnb-tool-card[data-status="awaiting approval"]'),
+                "the card awaiting approval")
+    nb.shot("chat-approval-asked")
+    stdin.fill("y")
+    stdin.press("Enter")
+    nb.wait_done(cell, "the approved %%chat cell")
+    out = ChatOutput(nb, cell)
+    out.wait_status("complete")
+    nb.wait_for(out.root.locator('.agentnb-tool-card[data-status="success"]'),
+                "the approved call's card")
+    nb.wait_text(out.answer.last, "wipe returned wiped x", "the answer after approval")
+    nb.shot("chat-approved")
+
+    # Interrupt the kernel mid-answer: the partial answer stays, marked.
+    cell = nb.run("%%chat\nTell me a story in 5000 words", wait=False)
+    out = ChatOutput(nb, cell)
+    nb.wait_text(out.answer.last, re.compile(r"(\S+\s+){40}"), "the long answer streaming")
+    nb.page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").click()
+    item = nb.page.locator('.lm-Menu-item[data-command="kernelmenu:interrupt"]')
+    nb.wait_for(item, "the Kernel menu's Interrupt Kernel item", timeout=10)
+    item.click()
+    nb.wait_done(cell, "the interrupted %%chat cell", allow_stderr=True)
+    out.wait_status("interrupted")
+    nb.wait_for(out.root.locator(".agentnb-interrupted"), "the 'interrupted' mark")
+    nb.wait_text(nb.output(cell), "KeyboardInterrupt", "the interrupt in the cell's output")
+    kept = out.words()
+    assert 40 <= kept < 5000, kept
+    nb.shot("chat-interrupted")
+    nb.run("%agent set calc model_kwargs.token_delay=0", step="back-to-fast")
+    history = nb.run("%agent history -n 2", step="history-after-interrupt")
+    nb.wait_text(nb.output(history), "Tell me a story in 5000 words", "the stored question")
+    out = ChatOutput(nb, nb.run("%%chat\nStill there?", step="chat-after-interrupt"))
+    out.wait_status("complete")
+    nb.wait_text(out.answer.last, 'You said: "Still there?"', "the next answer")
