@@ -175,12 +175,15 @@ def build_context(
     summary: str | None = None,
     count_tokens: TokenCounter = approx_tokens,
     memo: dict | None = None,
+    stats: dict | None = None,
 ) -> list[BaseMessage]:
     """The messages to send: system prompt (+ summary), kept turns, the new message.
 
     ``memo``: a dict kept by the caller between turns of one session, so
     that stored turns are converted to LangChain messages once, not every
-    turn (see :func:`convert_turns`).
+    turn (see :func:`convert_turns`). ``stats``: a dict that receives
+    ``turns`` (whole turns in ``history``) and ``kept`` (turns sent), for
+    :func:`needs_older_history`.
     """
     system_text = system or ""
     if memory.strategy == "summary" and summary:
@@ -191,11 +194,35 @@ def build_context(
     tail: list[BaseMessage] = [new_message] if new_message is not None else []
     turns = [t for t in convert_turns(history, memo) if t]
     kept = select_turns(memory, turns, fixed=head + tail, count_tokens=count_tokens)
+    if stats is not None:
+        stats["turns"] = len(turns)
+        stats["kept"] = len(kept)
     return head + [m for t in kept for m in t] + tail
 
 
+def needs_older_history(memory: MemoryConfig, stats: dict) -> bool:
+    """Whether turns older than the loaded ones could change the context.
+
+    Asked when the history given to :func:`build_context` was cut at
+    :func:`history_bound` messages: ``window`` wants more when it found
+    fewer than ``window_turns`` whole turns (turns with many tool calls can
+    be longer than the bound assumes), ``tokens`` when every loaded turn fit
+    in the budget (the model's counter may count fewer tokens a message
+    than the bound assumes).
+    """
+    if memory.strategy == "window":
+        return stats["kept"] < memory.window_turns
+    if memory.strategy == "tokens":
+        return stats["kept"] == stats["turns"]
+    return False
+
+
 def history_bound(memory: MemoryConfig) -> int | None:
-    """How many of the newest stored messages a strategy may need (None: all)."""
+    """How many of the newest stored messages a strategy usually needs (None: all).
+
+    A first guess: the engine loads more when :func:`needs_older_history`
+    says the guess was short.
+    """
     if memory.strategy == "window":
         return max(memory.window_turns * 16, 64)
     if memory.strategy == "tokens":

@@ -163,11 +163,30 @@ def test_series_in_dataframe_out_keeps_errors(duck_store):
     assert out.loc[7, "error"] == "Broken: cannot do 'bad one'"
 
 
-def test_progress_bar(duck_store, capsys):
+def test_progress_bar(duck_store, monkeypatch):
+    """A tqdm bar (tqdm.auto: text in a terminal, a widget in a notebook) counts the items."""
+    import tqdm.auto
+
+    bars = []
+
+    class Bar:
+        def __init__(self, total, desc, unit):
+            self.total, self.desc, self.n, self.closed = total, desc, 0, False
+            bars.append(self)
+
+        def update(self, n):
+            self.n += n
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Bar)
     agent = duck_store.create_agent("m")
     agent.map(["a", "b", "c"], model=BatchModel())
-    err = capsys.readouterr().err
-    assert "m.map" in err and "3/3" in err
+    (bar,) = bars
+    assert (bar.total, bar.desc, bar.n, bar.closed) == (3, "m.map", 3, True)
+    agent.map(["d"], model=BatchModel(), progress=False)
+    assert len(bars) == 1
 
 
 def test_bad_inputs(duck_store):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from langchain_core.messages import HumanMessage
 
@@ -173,3 +175,60 @@ def test_summary_is_refreshed_as_the_session_grows_and_sent_to_the_model(duck_st
     assert context[0].type == "system" and context[0].content.startswith("sys\n\n")
     assert second["text"] in context[0].content
     assert _humans(context) == ["message 3", "message 4", "message 5"]
+
+
+def _long_turns(store, session_id, n: int, calls: int) -> None:
+    """``n`` stored turns of ``2 * calls + 2`` messages: user, (call, result) x calls, answer."""
+    for t in range(n):
+        msgs = [NewMessage(role="user", content=f"question {t}")]
+        for k in range(calls):
+            call = NewToolCall(id=uuid.uuid4(), tool_name="add", input_args={"a": k},
+                               output=str(k), status="success")
+            msgs.append(NewMessage(role="assistant", content="", tool_calls=[call]))
+            msgs.append(NewMessage(role="tool", content=str(k), attrs={
+                "tool_call_record_id": str(call.id), "tool_name": "add"}))
+        msgs.append(NewMessage(role="assistant", content=f"answer {t}"))
+        store.repo.append_turn(session_id, msgs)
+
+
+def test_window_keeps_n_turns_even_when_turns_are_long(duck_store):
+    """Turns of 42 messages: the engine's first guess of how many messages to load
+    (history_bound) holds fewer than window_turns of them; it loads more."""
+    from tests.test_engine import ScriptedModel
+
+    agent = duck_store.create_agent("w", memory={"strategy": "window", "window_turns": 2})
+    session = agent.new_session()
+    _long_turns(duck_store, session.id, 5, calls=20)
+    assert mem.history_bound(agent.config.memory) < 2 * 42
+    model = ScriptedModel()
+    agent.chat("next", model=model)
+    context = model.seen[-1]
+    assert _humans(context) == ["question 3", "question 4", "next"]
+    calls = [c["id"] for m in context if m.type == "ai" for c in m.tool_calls]
+    assert len(calls) == 40 and calls == [m.tool_call_id for m in context if m.type == "tool"]
+    # the next turn (served from the engine's cache) still sees two whole turns
+    agent.chat("again", model=model)
+    assert _humans(model.seen[-1]) == ["question 4", "next", "again"]
+    _long_turns(duck_store, session.id, 1, calls=30)  # written by "another process"
+    agent.chat("more", model=model)
+    assert _humans(model.seen[-1]) == ["again", "question 0", "more"]
+
+
+@pytest.mark.parametrize("max_tokens, first_kept", [(300, 0), (101, 50)])
+def test_tokens_budget_reaches_past_the_first_guess(duck_store, max_tokens, first_kept):
+    """A counter that charges 1 token a message (2 a turn) fits more turns than
+    history_bound assumed: the engine loads older turns until the budget is full."""
+    import asyncio
+
+    agent = duck_store.create_agent("tok", memory={"strategy": "tokens",
+                                                   "max_tokens": max_tokens})
+    session = agent.new_session()
+    duck_store.repo.append_turn(session.id, [
+        m for i in range(100) for m in (NewMessage(role="user", content=f"question {i}"),
+                                        NewMessage(role="assistant", content=f"answer {i}"))])
+    assert mem.history_bound(agent.config.memory) < 2 * (100 - first_kept)
+    req = agent._request("new")
+    req.count_tokens = len  # one token a message
+    context = asyncio.run(duck_store.engine._context(req, HumanMessage("new")))
+    assert _humans(context) == [f"question {i}" for i in range(first_kept, 100)] + ["new"]
+    assert len(context) <= max_tokens
