@@ -417,13 +417,13 @@ def _schema(nb: "AgentMagics", name: str | None) -> Any:
 
 def _session_for(nb: "AgentMagics", agent: "Agent", args: ChatArgs) -> Any:
     if args.new:
-        return nb.new_session(agent.name)
+        return nb.new_session(agent)
     if args.session:
         with user_errors():
             record = agent.resume(args.session)
         nb.set_current(agent.name, record.id)
         return record
-    return nb.ensure_session(agent.name)
+    return nb.ensure_session(agent)
 
 
 _FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:\n```|\Z)", re.DOTALL)

@@ -248,9 +248,15 @@ class AgentMagics(Magics, Configurable):
             attrs["kernel"] = kernel
         return attrs
 
-    def new_session(self, agent: str | None = None, *, title: str | None = None) -> "SessionRecord":
-        """Start a new session of ``agent`` (default: the current one) and make it current."""
-        handle = self.require_agent(agent)
+    def _handle(self, agent: "str | Agent | None") -> "Agent":
+        if agent is not None and not isinstance(agent, str):
+            return agent  # a handle the caller already has: no second lookup
+        return self.require_agent(agent)
+
+    def new_session(self, agent: "str | Agent | None" = None, *,
+                    title: str | None = None) -> "SessionRecord":
+        """Start a new session of ``agent`` (a name or handle; default: the current one)."""
+        handle = self._handle(agent)
         with user_errors():
             session = self.store.repo.create_session(
                 handle.id, title=title, attrs=self.session_attrs()
@@ -258,7 +264,7 @@ class AgentMagics(Magics, Configurable):
         self.set_current(handle.name, session.id)
         return session
 
-    def ensure_session(self, agent: str | None = None) -> "SessionRecord":
+    def ensure_session(self, agent: "str | Agent | None" = None) -> "SessionRecord":
         """The session a chat with ``agent`` (default: the current agent) continues.
 
         ``%%chat`` calls this before a turn. The current session if it belongs
@@ -266,7 +272,7 @@ class AgentMagics(Magics, Configurable):
         notebook's first chat creates its session lazily). The agent and the
         session become current.
         """
-        handle = self.require_agent(agent)
+        handle = self._handle(agent)
         if handle.name == self._current_agent and self._current_session is not None:
             from ..errors import NotFoundError
 
@@ -281,7 +287,7 @@ class AgentMagics(Magics, Configurable):
             if latest is not None:
                 self.set_current(handle.name, latest.id)
                 return latest
-        return self.new_session(handle.name)
+        return self.new_session(handle)
 
     def rich_display(self) -> bool:
         """True when ``%%chat`` draws HTML outputs (a notebook), False to print text."""
