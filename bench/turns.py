@@ -1,10 +1,11 @@
 """Turn benchmark: agentnb's per-turn overhead, against pydantic-ai and LangGraph.
 
-Run::
+Run (in a venv of its own with the ``bench`` extra: pydantic-ai, LangGraph)::
 
-    .venv/bin/python bench/turns.py             # full sizes (about 7 minutes on 2 cores)
-    .venv/bin/python bench/turns.py --quick     # smoke run, well under a minute
-    .venv/bin/python bench/turns.py --turns 500 # more timed turns per workload
+    python3 -m venv /tmp/benchvenv && /tmp/benchvenv/bin/pip install -q -e ".[bench]"
+    /tmp/benchvenv/bin/python bench/turns.py             # full sizes (3-6 minutes on 2 cores)
+    /tmp/benchvenv/bin/python bench/turns.py --quick     # smoke run, well under a minute
+    /tmp/benchvenv/bin/python bench/turns.py --turns 500 # more timed turns per workload
 
 Prints a table and writes ``bench/results/turns.json``. Every timed
 turn is one user message ``"Please add(a=<i>, b=1)"`` that makes the model
@@ -37,6 +38,11 @@ Workloads
   package) with agentnb's ``OfflineChatModel`` (or the tiny model) and a
   ``SqliteSaver`` checkpointer on a file in the temp dir, one ``thread_id``
   for all turns, ``graph.invoke`` per turn.
+
+The table's "1st 1/4" and "4th 1/4" columns are the medians of the first and
+the last quarter of a workload's timed turns: each turn adds to the session,
+so they show how the cost moves as the session grows (the frameworks differ
+most there), and the ratios are given for them too.
 
 Timing: the workloads of a group run in one process, interleaved in blocks
 of ``--block`` turns (order rotated each round, ``gc.collect()`` between
@@ -162,6 +168,11 @@ class Runner:
 
     def result(self) -> dict[str, Any]:
         out: dict[str, Any] = stats(self.times) if self.times else {"n": 0}
+        if len(self.times) >= 8:
+            # the session grows by one turn a turn: how the cost moves with its length
+            q = len(self.times) // 4
+            out["first_quarter_median_ms"] = round(statistics.median(self.times[:q]), 3)
+            out["last_quarter_median_ms"] = round(statistics.median(self.times[-q:]), 3)
         out.update({
             "warmup": self.warmup,
             "wrong_answers": self.bad,
@@ -443,7 +454,7 @@ PAIRS = [
 def report(results: dict[str, dict]) -> dict[str, Any]:
     width = max(len(k) for k in results) + 2
     head = (f"{'workload':<{width}}{'turns':>6}{'median ms':>11}{'p95 ms':>9}{'max ms':>9}"
-            f"{'tm peak MB':>11}  notes")
+            f"{'1st 1/4':>9}{'4th 1/4':>9}{'tm peak MB':>11}  notes")
     print(head)
     print("-" * len(head))
     for name, r in results.items():
@@ -451,7 +462,7 @@ def report(results: dict[str, dict]) -> dict[str, Any]:
             print(f"{name:<{width}}  ERROR: {r['error']}")
             continue
         if "items_per_s" in r:
-            print(f"{name:<{width}}{r['items']:>6}{'':>11}{'':>9}{'':>9}{'':>11}  "
+            print(f"{name:<{width}}{r['items']:>6}{'':>11}{'':>9}{'':>9}{'':>18}{'':>11}  "
                   f"{r['items_per_s']} items/s (concurrency 8, {r['seconds']} s, "
                   f"RSS +{r['rss_growth_mb']} MB)")
             continue
@@ -465,18 +476,24 @@ def report(results: dict[str, dict]) -> dict[str, Any]:
         if r.get("store_mb"):
             notes.append(f"file {r['store_mb']} MB")
         tm = r.get("tracemalloc_peak_mb")
+        q1, q4 = r.get("first_quarter_median_ms"), r.get("last_quarter_median_ms")
         print(f"{name:<{width}}{r['n']:>6}{r['median_ms']:>11.2f}{r['p95_ms']:>9.2f}"
-              f"{r['max_ms']:>9.1f}{(tm if tm is not None else '-'):>11}"
+              f"{r['max_ms']:>9.1f}{(f'{q1:.2f}' if q1 else '-'):>9}"
+              f"{(f'{q4:.2f}' if q4 else '-'):>9}{(tm if tm is not None else '-'):>11}"
               f"  {'; '.join(notes)}")
     ratios: dict[str, Any] = {}
     print("\nper-turn ratios agentnb / other (below 1: agentnb is faster)")
-    print(f"  {'':<42}{'median':>8}{'p95':>8}")
+    print(f"  {'':<42}{'median':>8}{'p95':>8}{'1st 1/4':>9}{'4th 1/4':>9}")
     for a, b in PAIRS:
         ra, rb = results.get(a, {}), results.get(b, {})
         med, p95 = ratio(ra, rb), ratio(ra, rb, "p95_ms")
-        ratios[f"{a} / {b}"] = {"median": med, "p95": p95}
+        q1 = ratio(ra, rb, "first_quarter_median_ms")
+        q4 = ratio(ra, rb, "last_quarter_median_ms")
+        ratios[f"{a} / {b}"] = {"median": med, "p95": p95, "first_quarter_median": q1,
+                                "last_quarter_median": q4}
         print(f"  {a + ' / ' + b:<42}{med if med is not None else '-':>8}"
-              f"{p95 if p95 is not None else '-':>8}")
+              f"{p95 if p95 is not None else '-':>8}{q1 if q1 is not None else '-':>9}"
+              f"{q4 if q4 is not None else '-':>9}")
     return ratios
 
 
