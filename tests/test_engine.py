@@ -416,3 +416,54 @@ def test_run_python_is_off_by_default_and_asks_for_approval(duck_store):
     assert auto.tool_calls[0].status == "success" and namespace["z"] == 84
     stored = duck_store.history(auto.session_id)
     assert [c.status for m in stored for c in m.tool_calls] == ["denied", "success", "success"]
+
+
+def test_event_sequence_of_a_tool_calling_turn(calc):
+    """The events a front end renders, in order: start, the first model message's tokens
+    and usage and completion (one tool call), the call's start and finish, the answer's
+    tokens, usage and completion, and the end."""
+    events = list(calc.stream("Please add(a=2, b=3)"))
+    kinds: list[str] = []
+    for e in events:
+        name = type(e).__name__
+        if not (kinds and kinds[-1] == name == "Token"):
+            kinds.append(name)
+    assert kinds in (
+        ["TurnStarted", "Usage", "MessageCompleted", "ToolCallStarted", "ToolCallFinished",
+         "Token", "Usage", "MessageCompleted", "TurnFinished"],
+        ["TurnStarted", "Token", "Usage", "MessageCompleted", "ToolCallStarted",
+         "ToolCallFinished", "Token", "Usage", "MessageCompleted", "TurnFinished"],
+    ), kinds
+    completed = [e for e in events if isinstance(e, MessageCompleted)]
+    assert [c.tool_call_count for c in completed] == [1, 0]
+    reply = events[-1].reply
+    assert completed[-1].content == reply.text
+    assert "".join(e.text for e in events[events.index(completed[0]):]
+                   if isinstance(e, Token)) == reply.text
+    usage = [e for e in events if isinstance(e, Usage)]
+    assert sum(u.input_tokens for u in usage) == reply.usage.input_tokens
+    assert sum(u.output_tokens for u in usage) == reply.usage.output_tokens
+    assert all(u.model == "offline" for u in usage)
+    started, finished = (next(e for e in events if isinstance(e, t))
+                         for t in (ToolCallStarted, ToolCallFinished))
+    assert started.call_id == finished.call_id
+    assert (finished.tool_name, finished.status, finished.output) == ("add", "success", "5")
+    assert finished.execution_time_ms >= 0
+
+
+def test_timed_out_call_is_stored_and_shown_to_the_model(duck_store):
+    agent = duck_store.create_agent("slow2", tool_timeout=0.2)
+
+    def sleepy(seconds: float) -> str:
+        """Sleeps."""
+        time.sleep(seconds)
+        return "woke"
+
+    agent.tool(sleepy)
+    reply = agent.chat("sleepy(seconds=2)")
+    history = duck_store.history(reply.session_id)
+    (call,) = history[1].tool_calls
+    assert call.status == "timeout" and call.output is None
+    assert call.error_message and "0.2" in call.error_message
+    assert 150 <= call.execution_time_ms < 2000
+    assert history[2].role == "tool" and history[2].content.startswith("Error: the tool timed out")
