@@ -287,3 +287,47 @@ async def test_openai_astream(
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     assert await _astream_text(_server_model(openai_server)) == OpenAIServer.reply_text
+
+
+# ------------------------------------------------------------------ anthropic, ollama wiring
+# Their integration packages are not in the dev extra; a stand-in module with the
+# class name checks what resolve_model hands to them.
+
+
+class _Recorder:
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+
+
+def _fake_integration(monkeypatch: pytest.MonkeyPatch, module: str, cls: str) -> None:
+    import types
+
+    fake = types.ModuleType(module)
+    setattr(fake, cls, type(cls, (_Recorder,), {}))
+    monkeypatch.setitem(sys.modules, module, fake)
+
+
+def test_anthropic_gets_model_settings_and_the_env_key(monkeypatch, no_keys) -> None:
+    _fake_integration(monkeypatch, "langchain_anthropic", "ChatAnthropic")
+    with pytest.raises(ModelNotAvailableError, match="set the ANTHROPIC_API_KEY"):
+        resolve_model("anthropic:claude-x")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
+    model = resolve_model("anthropic:claude-x", {"temperature": 0, "max_tokens": 100})
+    assert type(model).__name__ == "ChatAnthropic"
+    assert model.kwargs == {"model": "claude-x", "temperature": 0, "max_tokens": 100,
+                            "api_key": SECRET}
+    monkeypatch.setenv("MY_KEY", "other-key")
+    model = resolve_model("anthropic:claude-x", {"api_key_env": "MY_KEY"})
+    assert model.kwargs["api_key"] == "other-key" and "api_key_env" not in model.kwargs
+
+
+def test_ollama_gets_model_settings_and_no_key(monkeypatch) -> None:
+    _fake_integration(monkeypatch, "langchain_ollama", "ChatOllama")
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    model = resolve_model("ollama:llama3", {"base_url": "http://127.0.0.1:11434",
+                                            "num_ctx": 4096})
+    assert type(model).__name__ == "ChatOllama"
+    assert model.kwargs == {"model": "llama3", "base_url": "http://127.0.0.1:11434",
+                            "num_ctx": 4096}
+    with pytest.raises(InvalidValueError, match="takes no API key"):
+        resolve_model("ollama:llama3", {"api_key_env": "OPENAI_API_KEY"})
