@@ -87,7 +87,9 @@ async def amap(agent: "Agent", items: Sequence[Any], *, schema: Any, prompt: str
             for _attempt in range(retries + 1):
                 req = _copy_request(base, message, schema)
                 reply = await agent.store.engine.run_turn(req, _ignore)
-                if reply.status == "complete":
+                # "interrupted": the run was cancelled (Ctrl-C, Stop); run_turn
+                # handled the cancel, so stop here rather than start a retry.
+                if reply.status in ("complete", "interrupted"):
                     break
             results[index] = reply
             if on_done is not None:

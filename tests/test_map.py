@@ -200,3 +200,34 @@ def test_bad_inputs(duck_store):
         agent.map(["x"], concurrency=0, progress=False)
     with pytest.raises(InvalidValueError, match="not int"):
         agent.map(3, progress=False)
+
+
+def test_ctrl_c_stops_the_run_and_retries_nothing(duck_store):
+    """A KeyboardInterrupt ends the map: items in flight are stored as interrupted and
+    not retried, the others never start, and nothing keeps running afterwards."""
+    import _thread
+    import threading
+    import time
+
+    agent = duck_store.create_agent("m")
+    model = BatchModel(delay=1.0)
+
+    def interrupt_once_both_run() -> None:
+        deadline = time.monotonic() + 20
+        while model.in_flight < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        _thread.interrupt_main()
+
+    interrupter = threading.Thread(target=interrupt_once_both_run)
+    interrupter.start()
+    with pytest.raises(KeyboardInterrupt):
+        agent.map([f"item {i}" for i in range(6)], model=model, concurrency=2, retries=2,
+                  progress=False)
+    interrupter.join()
+    time.sleep(1.5)  # a retry would have called the model again by now
+    assert model.calls == {"item 0": 1, "item 1": 1}
+    (summary,) = duck_store.sessions("m")
+    history = duck_store.history(summary.session.id)
+    assert sorted(m.content for m in history if m.role == "user") == ["item 0", "item 1"]
+    # no answer came (the model had not returned): no assistant message was stored
+    assert [m.role for m in history] == ["user", "user"]
