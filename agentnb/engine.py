@@ -164,9 +164,8 @@ class Engine:
         if cached is not None and (bound is None and cached.complete
                                    or bound is not None
                                    and (cached.complete or len(cached.records) >= bound)):
-            newest = self.repo.history(session_id, last=1, with_tool_calls=False)
             known = cached.records[-1].id if cached.records else None
-            if (newest[-1].id if newest else None) == known:
+            if self.repo.newest_message_id(session_id) == known:
                 with self._histories_lock:
                     if self._histories.get(session_id) is cached:
                         self._histories.move_to_end(session_id)

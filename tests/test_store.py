@@ -263,3 +263,43 @@ def test_sql_is_read_only(store):
     assert [a.name for a in store.agents()] == ["calc"]
     with pytest.raises(InvalidValueError, match="SQL error"):
         store.sql("select nope from agents")
+
+
+def test_duckdb_fast_reads_give_the_same_records_as_sqlalchemy(duck_store):
+    """get_agent / get_session / newest_message_id read DuckDB with plain queries on the
+    driver connection; the records must equal what the SQLAlchemy path builds."""
+    from agentnb.schemas import AgentConfig, AgentRecord, SessionRecord
+    from agentnb.store.tables import ChatSession
+
+    repo = duck_store.repo
+    agent = repo.create_agent("calc", AgentConfig(model="offline", system="añ ✓",
+                                                  model_kwargs={"temperature": 0.5}),
+                              description="d")
+    session = repo.create_session(agent.id, title="t", attrs={"notebook": "x.ipynb",
+                                                              "nested": {"k": [1, None]}})
+    with repo.db.read() as conn:
+        slow_agent = AgentRecord.model_validate(repo._agent_row(conn, agent.id)._mapping)
+        slow_session = SessionRecord.model_validate(
+            conn.execute(sa.select(ChatSession.__table__).where(
+                ChatSession.__table__.c.id == session.id)).first()._mapping)
+    for fast in (repo.get_agent(agent.id), repo.get_agent("calc")):
+        assert fast == slow_agent
+        assert fast.created_at.tzinfo is timezone.utc and fast.config.system == "añ ✓"
+    fast_session = repo.get_session(session.id)
+    assert fast_session == slow_session and fast_session.attrs["nested"] == {"k": [1, None]}
+    assert repo.get_session(str(session.id)[:8]) == slow_session  # prefixes: the slow path
+    with pytest.raises(NotFoundError, match="did you mean 'calc'"):
+        repo.get_agent("calx")
+    with pytest.raises(NotFoundError):
+        repo.get_session(uuid.uuid4())
+
+
+def test_newest_message_id(store):
+    repo = store.repo
+    agent = repo.create_agent("calc")
+    session = repo.create_session(agent.id)
+    assert repo.newest_message_id(session.id) is None
+    repo.append_turn(session.id, _turn())
+    repo.append_turn(session.id, _turn("again"))
+    newest = repo.newest_message_id(session.id)
+    assert newest == repo.history(session.id)[-1].id and isinstance(newest, uuid.UUID)

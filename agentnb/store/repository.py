@@ -36,7 +36,7 @@ from . import keys as keymat
 from .database import Database
 from .ids import id_clause
 from .tables import Agent, ApiKey, ChatSession, Message, ToolCall
-from .types import utcnow
+from .types import UTCDateTime, utcnow
 
 agents_t = Agent.__table__
 sessions_t = ChatSession.__table__
@@ -91,6 +91,11 @@ class Repository:
     def get_agent(self, name_or_id: str | uuid.UUID) -> AgentRecord:
         """The agent with this name (or id); NotFoundError suggests close names."""
         with self.db.read() as conn:
+            if conn.dialect.name == "duckdb":  # every turn reads it: skip SQL compilation
+                column = "id" if isinstance(name_or_id, uuid.UUID) else "name"
+                found = _duckdb_row(conn, agents_t, column, name_or_id)
+                if found is not None:
+                    return AgentRecord.model_validate(found)
             row = self._agent_row(conn, name_or_id)
             if row is None:
                 names = [r.name for r in conn.execute(sa.select(agents_t.c.name))]
@@ -202,6 +207,10 @@ class Repository:
     def get_session(self, session_id: str | uuid.UUID) -> SessionRecord:
         """A session by id or unique id prefix."""
         with self.db.read() as conn:
+            if conn.dialect.name == "duckdb" and isinstance(session_id, uuid.UUID):
+                found = _duckdb_row(conn, sessions_t, "id", session_id)
+                if found is not None:
+                    return SessionRecord.model_validate(found)
             return SessionRecord.model_validate(self._require_session(conn, session_id)._mapping)
 
     def latest_session(self, agent_id: uuid.UUID) -> SessionRecord | None:
@@ -398,6 +407,26 @@ class Repository:
         if fast:  # committed: remember where this session continues
             positions[session_id] = (next_pos + len(messages), _naive_utc(now))
         return records
+
+    def newest_message_id(self, session_id: uuid.UUID) -> uuid.UUID | None:
+        """The id of the session's newest message (None when it has none).
+
+        What the engine's history cache checks before every turn, so it is
+        one narrow query (a plain one on the driver connection on DuckDB).
+        """
+        with self.db.read() as conn:
+            if conn.dialect.name == "duckdb":
+                row = conn.connection.driver_connection.execute(
+                    "SELECT id FROM messages WHERE session_id = ? "
+                    "ORDER BY position DESC LIMIT 1", [session_id]).fetchone()
+            else:
+                row = conn.execute(
+                    sa.select(messages_t.c.id).where(messages_t.c.session_id == session_id)
+                    .order_by(messages_t.c.position.desc()).limit(1)).first()
+        if row is None:
+            return None
+        value = row[0]
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
     def history(
         self, session_id: uuid.UUID, *, last: int | None = None, with_tool_calls: bool = True
@@ -694,6 +723,30 @@ def _duckdb_records(cols: list[str], rows: list[tuple]) -> list[dict[str, Any]]:
             if values[i] is not None:
                 values[i] = values[i].replace(tzinfo=timezone.utc)
         out.append(dict(zip(cols, values)))
+    return out
+
+
+def _duckdb_row(conn: Connection, table: sa.Table, column: str,
+                value: Any) -> dict[str, Any] | None:
+    """The row of ``table`` whose ``column`` is ``value``, loaded as the column types would
+    (parsed JSON, aware UTC times), by a plain query on the driver connection; or None."""
+    from datetime import timezone
+
+    cols = [c.name for c in table.c]
+    row = conn.connection.driver_connection.execute(
+        f"SELECT {', '.join(cols)} FROM {table.name} WHERE {column} = ? LIMIT 1", [value]
+    ).fetchone()
+    if row is None:
+        return None
+    out = dict(zip(cols, row))
+    for c in table.c:
+        v = out[c.name]
+        if v is None:
+            continue
+        if isinstance(c.type, sa.JSON) and isinstance(v, str):
+            out[c.name] = json.loads(v)
+        elif isinstance(c.type, UTCDateTime) and isinstance(v, datetime):
+            out[c.name] = v.replace(tzinfo=timezone.utc)
     return out
 
 
