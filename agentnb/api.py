@@ -10,8 +10,11 @@ The magics, the widgets and the CLI are built on this module::
 
 from __future__ import annotations
 
+import atexit
+import logging
 import sys
 import uuid
+import weakref
 from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping
 
 from .agentconfig import apply_changes
@@ -38,6 +41,34 @@ if TYPE_CHECKING:  # pragma: no cover
     from .agent import Agent
 
 
+log = logging.getLogger(__name__)
+
+_OPEN_STORES: "weakref.WeakSet[Store]" = weakref.WeakSet()
+_AT_EXIT: list[bool] = []  # the exit hook is registered once per process
+
+
+def _close_at_exit(store: "Store") -> None:
+    """Close ``store`` when the interpreter exits, if nobody did.
+
+    A store left open at exit (IPython keeps the user's namespace alive to
+    the end) leaves DuckDB objects for the interpreter's final teardown,
+    and duckdb's bindings then print "nanobind: leaked ... instances" to the
+    terminal. Closing first releases them (and the file) in order.
+    """
+    if not _AT_EXIT:
+        atexit.register(_close_open_stores)
+        _AT_EXIT.append(True)
+    _OPEN_STORES.add(store)
+
+
+def _close_open_stores() -> None:
+    for store in list(_OPEN_STORES):
+        try:
+            store.close()
+        except Exception:  # exiting anyway: never turn a clean exit into a traceback
+            log.debug("closing a store at exit failed", exc_info=True)
+
+
 class Store:
     """A connection to one agentnb store (a DuckDB file by default).
 
@@ -61,6 +92,7 @@ class Store:
         self._engine = None
         self._loop = None
         self._models: dict[str, Any] = {}
+        _close_at_exit(self)
 
     def __repr__(self) -> str:
         return f"<agentnb.Store {mask_url(self.url)}>"

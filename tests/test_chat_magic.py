@@ -461,3 +461,22 @@ def test_unload_removes_chat(shell):
     shell.run_line_magic("unload_ext", "agentnb")
     assert "chat" not in shell.magics_manager.magics["cell"]
     shell.run_cell("1/0")  # the error hook is gone too: no exception from it
+
+
+def test_terminal_ipython_chat_exits_cleanly(tmp_path):
+    """A terminal IPython session with a %%chat prints the answer as it streams and exits
+    without duckdb's "nanobind: leaked ..." noise (the store is closed at exit)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    ipython = Path(sys.executable).with_name("ipython")
+    script = "%load_ext agentnb\n%agent create t\n%%chat\nhello there\n\n\nprint(_.status)\n"
+    env = {**os.environ, "AGENTNB_HOME": str(tmp_path), "IPYTHONDIR": str(tmp_path / "ipy")}
+    out = subprocess.run([str(ipython), "--simple-prompt", "--no-banner",
+                          "--HistoryManager.enabled=False"],
+                         input=script, capture_output=True, text=True, timeout=120, env=env)
+    assert 'You said: "hello there"' in out.stdout, out.stdout
+    assert "-- offline · " in out.stdout and "complete" in out.stdout
+    assert "leaked" not in out.stdout + out.stderr, out.stderr[-2000:]
