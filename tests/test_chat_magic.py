@@ -180,6 +180,8 @@ def test_a_long_answer_is_redrawn_less_often_to_cap_the_bytes(shell):
     # the text/plain of an update in flight is a progress line, not the answer again
     middle = cap.outputs[len(cap.outputs) // 2].data["text/plain"]
     assert middle.startswith("calc is answering… (") and len(middle) < 300
+    assert re.search(r"[\d,]+ tokens so far · streaming…",
+                     cap.outputs[len(cap.outputs) // 2].data["text/html"])
     assert cap.outputs[-1].data["text/plain"].startswith("lorem ipsum dolor")
 
 

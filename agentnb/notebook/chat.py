@@ -172,7 +172,10 @@ def as_chat_reply(reply: "Reply", *, shown_live: bool) -> "Reply":
 # -- rendering --------------------------------------------------------------------------
 def _footer_text(live: LiveTurn, *, session: Any, seconds: float | None, done: bool) -> str:
     parts = [live.model or "model"]
-    parts.append(f"{live.input_tokens:,} in / {live.output_tokens:,} out tokens")
+    if done or live.input_tokens or live.output_tokens:
+        parts.append(f"{live.input_tokens:,} in / {live.output_tokens:,} out tokens")
+    else:  # providers report usage at the end of a stream: count what arrived
+        parts.append(f"{live.tokens_seen:,} tokens so far")
     if live.cards:
         n = len(live.cards)
         parts.append(f"{n} tool call{'s' if n != 1 else ''}")
