@@ -145,8 +145,14 @@ def select_turns(
     *,
     fixed: Sequence[BaseMessage],
     count_tokens: TokenCounter,
+    token_memo: dict | None = None,
 ) -> list[list[BaseMessage]]:
-    """The turns a strategy keeps, oldest first (``fixed``: system + new message)."""
+    """The turns a strategy keeps, oldest first (``fixed``: system + new message).
+
+    ``token_memo``: a dict kept between calls for ``tokens``, holding each
+    turn's count (turns are the shared lists :func:`convert_turns` returns,
+    and stored turns never change), so a turn is counted once, not every turn.
+    """
     if memory.strategy == "full":
         return turns
     if memory.strategy == "window":
@@ -157,13 +163,43 @@ def select_turns(
     budget = memory.max_tokens - count_tokens(list(fixed))
     kept: list[list[BaseMessage]] = []
     for turn in reversed(turns):
-        cost = count_tokens(turn)
+        cost = _turn_tokens(turn, count_tokens, token_memo)
         if cost > budget:
             break
         budget -= cost
         kept.append(turn)
     kept.reverse()
+    if token_memo is not None and len(token_memo) > 2 * len(turns) + 16:
+        alive = {id(t) for t in turns}
+        for key in [k for k in token_memo if k not in alive]:
+            del token_memo[key]
     return kept
+
+
+def _turn_tokens(turn: list[BaseMessage], count_tokens: TokenCounter,
+                 memo: dict | None) -> int:
+    if memo is None:
+        return count_tokens(turn)
+    # The entry holds the turn itself: its id cannot be reused while it is cached.
+    entry = memo.get(id(turn))
+    if entry is None or entry[0] is not turn:
+        entry = memo[id(turn)] = (turn, count_tokens(turn))
+    return entry[1]
+
+
+def _token_memo(memo: dict, count_tokens: TokenCounter) -> dict:
+    """The per-turn counts in ``memo`` for this counter (a new model: counted afresh).
+
+    A model's bound method is a new object on every access, so the counter is
+    known by its owner and function, held here (not by id) so neither can be
+    replaced by another object at the same address.
+    """
+    who = (getattr(count_tokens, "__self__", None),
+           getattr(count_tokens, "__func__", count_tokens))
+    slot = memo.get("token counts")
+    if slot is None or slot[0][0] is not who[0] or slot[0][1] is not who[1]:
+        slot = memo["token counts"] = (who, {})
+    return slot[1]
 
 
 def build_context(
@@ -193,7 +229,11 @@ def build_context(
     head: list[BaseMessage] = [SystemMessage(system_text)] if system_text else []
     tail: list[BaseMessage] = [new_message] if new_message is not None else []
     turns = [t for t in convert_turns(history, memo) if t]
-    kept = select_turns(memory, turns, fixed=head + tail, count_tokens=count_tokens)
+    token_memo = None
+    if memo is not None and memory.strategy == "tokens":
+        token_memo = _token_memo(memo, count_tokens)
+    kept = select_turns(memory, turns, fixed=head + tail, count_tokens=count_tokens,
+                        token_memo=token_memo)
     if stats is not None:
         stats["turns"] = len(turns)
         stats["kept"] = len(kept)

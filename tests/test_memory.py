@@ -232,3 +232,31 @@ def test_tokens_budget_reaches_past_the_first_guess(duck_store, max_tokens, firs
     context = asyncio.run(duck_store.engine._context(req, HumanMessage("new")))
     assert _humans(context) == [f"question {i}" for i in range(first_kept, 100)] + ["new"]
     assert len(context) <= max_tokens
+
+
+def test_tokens_counts_each_stored_turn_once_across_turns(duck_store):
+    """With the engine's memo, ``tokens`` counts a stored turn once, not on every turn;
+    the context is the same as without the memo."""
+    _, history = _store_turns(duck_store, 30, with_tool=False)
+    cfg = MemoryConfig(strategy="tokens", max_tokens=120)
+    calls = []
+
+    class Counter:  # a model's counter: a new bound method on every access
+        def count(self, messages):
+            calls.append(len(messages))
+            return mem.approx_tokens(messages)
+
+    model = Counter()
+    memo: dict = {}
+    new = HumanMessage("next")
+    first = mem.build_context(cfg, "sys", history, new, count_tokens=model.count, memo=memo)
+    counted_first = len(calls)
+    again = mem.build_context(cfg, "sys", history, new, count_tokens=model.count, memo=memo)
+    assert again == first
+    assert len(calls) == counted_first + 1  # only the fixed part (system + new message)
+    plain = mem.build_context(cfg, "sys", history, new, count_tokens=mem.approx_tokens)
+    assert _humans(plain) == _humans(first) and 1 < len(_humans(first)) < 31
+    # another counter (another model) counts afresh
+    other = Counter()
+    mem.build_context(cfg, "sys", history, new, count_tokens=other.count, memo=memo)
+    assert len(calls) > counted_first + 2
