@@ -19,12 +19,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import queue
-import sys
 import uuid
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Iterator
 
 from .events import ApprovalRequested, Event, Reply, TurnFinished
 from .schemas import AgentConfig, AgentRecord, MessageRecord, SessionRecord, SessionSummary

@@ -22,7 +22,6 @@ import json
 import logging
 import random
 import threading
-import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field

@@ -37,9 +37,9 @@ from typing import TYPE_CHECKING, Any, Callable, Literal
 from IPython.core.error import UsageError
 from pydantic import BaseModel, PrivateAttr
 
-from .interpolate import ErrorHistory, interpolate
+from .interpolate import interpolate
 from .live import LiveTurn, args_text
-from .markup import _MUTED, error_html, interrupted_html, render_markdown
+from .markup import _MUTED, render_markdown
 from .parsing import MagicArgumentParser, split_line, user_errors, wants_help
 from .render import shorten
 
@@ -216,26 +216,14 @@ def _bundle(live: LiveTurn, *, agent: str, session: Any, fmt: str, done: bool,
             cache: _TextCache | None = None) -> dict[str, str]:
     """The output's MIME bundle: HTML for Jupyter, plain text for everything else."""
     cache = cache or _TextCache(_text_html(fmt))
-    body = []
-    for i, part in enumerate(live.parts):
-        if isinstance(part, str):
-            body.append(f'<div class="agentnb-chat-answer">{cache.html(i, part)}</div>')
-        else:
-            body.append(part.html(collapsible=True))
-    if live.interrupted:
-        body.append(interrupted_html())
-    if live.error:
-        body.append(error_html(live.error))
-    if note:
-        body.append(f'<div class="agentnb-chat-note" style="{_MUTED}">{html.escape(note)}</div>')
-    if not body:
-        body.append(f'<div class="agentnb-chat-waiting" style="{_MUTED}">…</div>')
+    body = live.body_html(collapsible=True, render_text=cache.html,
+                          text_class="agentnb-chat-answer", note=note)
     footer = _footer_text(live, session=session, seconds=seconds, done=done)
     status = ("interrupted" if live.interrupted else "error" if live.error
               else "complete" if done else "streaming")
     page = (
         f'<div class="agentnb-chat" data-status="{status}" data-agent="{html.escape(agent)}">'
-        + "".join(body)
+        + body
         + f'<div class="agentnb-chat-footer" style="{_MUTED};font-size:0.85em;margin-top:4px">'
         f"{html.escape(footer)}</div></div>"
     )

@@ -11,8 +11,9 @@ Standard library only (plus :mod:`.markup`): no ipywidgets, no langchain.
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from .markup import (
     _MUTED,
@@ -145,20 +146,31 @@ class LiveTurn:
         """The assistant's text so far (all text pieces, in order)."""
         return "\n\n".join(p for p in self.parts if isinstance(p, str))
 
-    def body_html(self, *, collapsible: bool = False, placeholder: bool = True) -> str:
-        """The answer and the cards as HTML, with the interrupted / error marks."""
+    def body_html(self, *, collapsible: bool = False, placeholder: bool = True,
+                  render_text: Callable[[int, str], str] | None = None,
+                  text_class: str = "agentnb-chat-text", note: str | None = None) -> str:
+        """The answer and the cards as HTML, with the interrupted / error marks.
+
+        ``render_text(index, text)``: the HTML of the text piece at ``index``
+        (default: its Markdown), so a caller can cache pieces that stopped
+        growing; ``note``: a muted line after everything else.
+        """
         body = []
-        for part in self.parts:
+        for i, part in enumerate(self.parts):
             if isinstance(part, str):
-                body.append(f'<div class="agentnb-chat-text">{render_markdown(part)}</div>')
+                inner = render_text(i, part) if render_text else render_markdown(part)
+                body.append(f'<div class="{text_class}">{inner}</div>')
             else:
                 body.append(part.html(collapsible=collapsible))
         if self.interrupted:
             body.append(interrupted_html())
         if self.error:
             body.append(error_html(self.error))
+        if note:
+            body.append(f'<div class="agentnb-chat-note" style="{_MUTED}">{html.escape(note)}'
+                        "</div>")
         if not body and placeholder:
-            body.append(f'<div style="{_MUTED}">…</div>')
+            body.append(f'<div class="agentnb-chat-waiting" style="{_MUTED}">…</div>')
         return "".join(body)
 
     def html(self, agent_name: str) -> str:

@@ -53,7 +53,6 @@ from .markup import (
     _MUTED,
     error_html,
     error_text,
-    message_html,
     messages_html,
     render_markdown,
     scroll_box,
@@ -66,7 +65,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..agent import Agent
     from ..api import Store
     from ..events import ApprovalRequested, Event, Reply
-    from ..schemas import MessageRecord, SessionSummary
+    from ..schemas import MessageRecord
 
 log = logging.getLogger(__name__)
 
