@@ -175,7 +175,7 @@ class Agent:
                        or type(model).__name__)
         else:
             spec = model or self.config.model
-            chat_model = self.store.model(spec, self.config.model_kwargs)
+            chat_model = self.store.model(spec, _settings_for(spec, self.config))
         return TurnRequest(
             agent=self.record, session_id=record.id, message=message, model=chat_model,
             model_name=spec, tools=self._tool_specs(tools), schema=schema, approve=approve,
@@ -265,6 +265,29 @@ class Agent:
 
         return run_map(self, items, schema=schema, prompt=prompt, concurrency=concurrency,
                        retries=retries, tools=tools, progress=progress, model=model)
+
+
+#: Model settings every provider takes; the rest (base_url, ...) belong to one provider.
+PORTABLE_SETTINGS = ("temperature", "max_tokens", "timeout", "max_retries")
+
+
+def _settings_for(spec: str, config: AgentConfig) -> dict[str, Any]:
+    """The agent's model settings for ``spec``.
+
+    All of them for the agent's own model's provider; for a turn on another
+    provider's model (``chat(..., model="offline")`` on an agent configured
+    for ``openai:`` with a ``base_url``), only the portable ones.
+    """
+    from .models import parse_model_spec
+
+    kwargs = dict(config.model_kwargs)
+    if spec == config.model:
+        return kwargs
+    try:
+        same = parse_model_spec(spec)[0] == parse_model_spec(config.model)[0]
+    except Exception:  # a bad spec is reported by store.model with its own message
+        same = True
+    return kwargs if same else {k: v for k, v in kwargs.items() if k in PORTABLE_SETTINGS}
 
 
 class _SyncBridge:

@@ -482,3 +482,37 @@ def test_terminal_ipython_chat_exits_cleanly(tmp_path):
     assert 'You said: "hello there"' in out.stdout, out.stdout
     assert "-- offline · " in out.stdout and "complete" in out.stdout
     assert "leaked" not in out.stdout + out.stderr, out.stderr[-2000:]
+
+
+def test_a_failing_model_is_one_line_the_turn_is_kept_and_the_session_goes_on(
+        shell, nb, monkeypatch):
+    """A real client (langchain-openai) whose server answers 404: %%chat says so in one
+    UsageError line, the turn is stored marked error, the key shows nowhere, and the
+    next cell on a working model continues the same session."""
+    from tests.openai_server import OpenAIServer
+
+    secret = "sk-chat-magic-test-0123456789abcdef"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    with OpenAIServer() as server:
+        nb.store.create_agent("remote", model="openai:test-model", model_kwargs={
+            "base_url": server.url + "/missing", "max_retries": 0, "timeout": 10})
+        with capture_output() as cap:
+            with pytest.raises(UsageError) as err:
+                shell.run_cell_magic("chat", "remote", "hello?")
+        message = str(err.value)
+        assert message.startswith("%%chat: the turn failed:") and "\n" not in message
+        assert "stored, marked error" in message
+        shown = "".join(o.data["text/html"] + o.data["text/plain"] for o in cap.outputs)
+        assert secret not in message + shown + cap.stdout + cap.stderr
+        assert server.requests and server.requests[0]["headers"]["Authorization"] == (
+            f"Bearer {secret}")  # the key went to the server, and only there
+        stored = messages(nb)
+        assert [(m.role, m.status) for m in stored] == [("user", "complete"),
+                                                        ("assistant", "error")]
+        session = nb.current_session
+        reply, _ = chat(shell, "still there?", "--model offline")
+        assert reply.status == "complete" and reply.session_id == session
+    with agentnb.connect() as fresh:
+        dump = repr(fresh.sql_rows("select * from messages")) + repr(
+            fresh.sql_rows("select * from agents"))
+    assert secret not in dump

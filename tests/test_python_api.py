@@ -97,3 +97,18 @@ def test_connect_with_a_url_and_the_default_store(tmp_path, isolated_home):
     finally:
         default.close()
     assert (isolated_home / "agentnb.duckdb").is_file()
+
+
+def test_a_turn_on_another_providers_model_gets_only_portable_settings(duck_store):
+    """chat(model="offline") on an agent set up for an OpenAI-compatible server: the
+    server's base_url does not go to the offline model (it would refuse it); the
+    portable settings (temperature, max_tokens, ...) still do."""
+    from agentnb.agent import _settings_for
+
+    agent = duck_store.create_agent("remote", model="openai:gpt-4o-mini", model_kwargs={
+        "base_url": "http://127.0.0.1:9/v1", "max_tokens": 5, "temperature": 0})
+    reply = agent.chat("Tell me a story in 50 words", model="offline")
+    assert reply.status == "complete" and reply.model == "offline"
+    assert len(reply.text.split()) <= 5  # max_tokens reached the offline model
+    assert _settings_for("openai:gpt-4o", agent.config) == agent.config.model_kwargs
+    assert _settings_for("offline", agent.config) == {"max_tokens": 5, "temperature": 0}
