@@ -25,3 +25,7 @@ c.InteractiveShellApp.extensions.append("agentnb")
 # second while a reply streams.
 # c.AgentMagics.history_limit = 50
 # c.AgentMagics.stream_rate = 20.0
+
+# How %%chat draws a turn: "rich" (one HTML output updated in place), "text"
+# (printed as it streams), or "auto" (rich in a Jupyter kernel, text elsewhere).
+# c.AgentMagics.chat_display = "auto"
