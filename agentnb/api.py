@@ -43,24 +43,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
+#: Stores not closed yet. A store left open at exit (IPython keeps the user's
+#: namespace alive to the end) leaves DuckDB objects for the interpreter's final
+#: teardown, and duckdb's bindings then print "nanobind: leaked ... instances";
+#: closing them first releases them (and the file) in order.
 _OPEN_STORES: "weakref.WeakSet[Store]" = weakref.WeakSet()
-_AT_EXIT: list[bool] = []  # the exit hook is registered once per process
 
 
-def _close_at_exit(store: "Store") -> None:
-    """Close ``store`` when the interpreter exits, if nobody did.
-
-    A store left open at exit (IPython keeps the user's namespace alive to
-    the end) leaves DuckDB objects for the interpreter's final teardown,
-    and duckdb's bindings then print "nanobind: leaked ... instances" to the
-    terminal. Closing first releases them (and the file) in order.
-    """
-    if not _AT_EXIT:
-        atexit.register(_close_open_stores)
-        _AT_EXIT.append(True)
-    _OPEN_STORES.add(store)
-
-
+@atexit.register
 def _close_open_stores() -> None:
     for store in list(_OPEN_STORES):
         try:
@@ -92,7 +82,7 @@ class Store:
         self._engine = None
         self._loop = None
         self._models: dict[str, Any] = {}
-        _close_at_exit(self)
+        _OPEN_STORES.add(self)
 
     def __repr__(self) -> str:
         return f"<agentnb.Store {mask_url(self.url)}>"

@@ -37,15 +37,16 @@ from typing import TYPE_CHECKING, Any, Callable, Literal
 from IPython.core.error import UsageError
 from pydantic import BaseModel, PrivateAttr
 
+from ..events import Reply
 from .interpolate import interpolate
-from .live import LiveTurn, args_text
-from .markup import _MUTED, render_markdown
+from .live import LiveTurn
+from .markup import _MUTED, args_text, render_markdown
 from .parsing import MagicArgumentParser, split_line, user_errors, wants_help
 from .render import shorten
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..agent import Agent
-    from ..events import ApprovalRequested, Event, Reply
+    from ..events import ApprovalRequested, Event
     from .magics import AgentMagics
 
 PROG = "%%chat"
@@ -120,53 +121,42 @@ def parse_chat_line(line: str) -> ChatArgs | None:
 
 
 # -- the result -------------------------------------------------------------------------
-def _chat_reply_class() -> type:
-    from ..events import Reply
+class ChatReply(Reply):
+    """A Reply that ``%%chat`` has shown already while it streamed.
 
-    class ChatReply(Reply):
-        """A Reply that ``%%chat`` has shown already while it streamed.
+    IPython displays a cell's result; the streamed output already is that
+    display, so the first display (the cell's own) is skipped. Displaying it
+    again later (``_`` in another cell, ``display(reply)``) shows the answer
+    with its tool calls.
+    """
 
-        IPython displays a cell's result; the streamed output already is that
-        display, so the first display (the cell's own) is skipped. Displaying
-        it again later (``_`` in another cell, ``display(reply)``) shows the
-        answer with its tool calls.
-        """
+    _shown_live: bool = PrivateAttr(default=False)
 
-        _shown_live: bool = PrivateAttr(default=False)
+    @classmethod
+    def of(cls, reply: Reply, *, shown_live: bool) -> "ChatReply":
+        """``reply`` as a ChatReply (same fields), marked as displayed or not."""
+        out = cls.model_construct(**dict(reply))
+        out._shown_live = shown_live
+        return out
 
-        def _ipython_display_(self) -> None:
-            if self._shown_live:
-                self._shown_live = False
-                return
-            from IPython.display import display
+    def _ipython_display_(self) -> None:
+        if self._shown_live:
+            self._shown_live = False
+            return
+        from IPython.display import display
 
-            live = LiveTurn(message="", model=self.model)
-            for call in self.tool_calls:
-                card = live.card(str(call.id), call.tool_name, call.input_args)
-                card.status, card.output = call.status, call.output
-                card.error, card.ms = call.error_message, call.execution_time_ms
-            live.add_text(self.text)
-            live.interrupted = self.status == "interrupted"
-            live.error = self.error if self.status == "error" else None
-            live.input_tokens = self.usage.input_tokens
-            live.output_tokens = self.usage.output_tokens
-            display(_bundle(live, agent=self.agent, session=self.session_id, fmt="markdown",
-                            done=True), raw=True)
-
-    return ChatReply
-
-
-_REPLY_CLASS: type | None = None
-
-
-def as_chat_reply(reply: "Reply", *, shown_live: bool) -> "Reply":
-    """``reply`` as a ChatReply (same fields), marked as displayed or not."""
-    global _REPLY_CLASS
-    if _REPLY_CLASS is None:
-        _REPLY_CLASS = _chat_reply_class()
-    out = _REPLY_CLASS.model_construct(**dict(reply))
-    out._shown_live = shown_live
-    return out
+        live = LiveTurn(message="", model=self.model)
+        for call in self.tool_calls:
+            card = live.card(str(call.id), call.tool_name, call.input_args)
+            card.status, card.output = call.status, call.output
+            card.error, card.ms = call.error_message, call.execution_time_ms
+        live.add_text(self.text)
+        live.interrupted = self.status == "interrupted"
+        live.error = self.error if self.status == "error" else None
+        live.input_tokens = self.usage.input_tokens
+        live.output_tokens = self.usage.output_tokens
+        display(_bundle(live, agent=self.agent, session=self.session_id, fmt="markdown",
+                        done=True), raw=True)
 
 
 # -- rendering --------------------------------------------------------------------------
@@ -455,8 +445,7 @@ def run_chat(nb: "AgentMagics", line: str, cell: str | None) -> Any:
 
         with user_errors():
             check_model_spec(args.model)
-    nb._apply_default_agent()
-    agent = nb.require_agent(args.agent)
+    agent = nb.require_agent(args.agent)  # the current one applies default_agent
     session = _session_for(nb, agent, args)
 
     live = LiveTurn(message=message)
@@ -491,7 +480,7 @@ def run_chat(nb: "AgentMagics", line: str, cell: str | None) -> Any:
                               "marked interrupted")
     if reply is None:  # pragma: no cover - the engine always finishes a turn
         raise UsageError("%%chat: the turn ended without a reply")
-    nb.last_reply = as_chat_reply(reply, shown_live=True)
+    nb.last_reply = ChatReply.of(reply, shown_live=True)
     if schema is not None:
         return reply.data
     return nb.last_reply
@@ -551,5 +540,5 @@ def _after(nb: "AgentMagics", args: ChatArgs, live: LiveTurn, reply: "Reply | No
     return None
 
 
-__all__ = ["ChatArgs", "RichView", "TextView", "ask_approval", "code_of", "json_of",
+__all__ = ["ChatArgs", "ChatReply", "RichView", "TextView", "ask_approval", "code_of", "json_of",
            "parse_chat_line", "run_chat"]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from .markup import (
     _MUTED,
     _role_html,
+    args_text,
     error_html,
     interrupted_html,
     render_markdown,
@@ -28,18 +29,8 @@ from .render import shorten
 if TYPE_CHECKING:  # pragma: no cover
     from ..events import Event
 
-#: How a tool call's status reads in plain text.
-_PLAIN_STATUS = {
-    "success": "ok",
-    "running": "running",
-    "pending": "pending",
-    "awaiting approval": "awaiting approval",
-}
-
-
-def args_text(args: dict[str, Any] | None) -> str:
-    """Keyword arguments as they would be written in a call: ``a=2, b='x'``."""
-    return ", ".join(f"{k}={v!r}" for k, v in (args or {}).items())
+#: Tool-call statuses that read differently in plain text (the rest read as they are).
+_PLAIN_STATUS = {"success": "ok"}
 
 
 @dataclass
@@ -190,4 +181,4 @@ class LiveTurn:
         return "\n\n".join(p.strip("\n") for p in out if p)
 
 
-__all__ = ["LiveTurn", "ToolCard", "args_text"]
+__all__ = ["LiveTurn", "ToolCard"]

@@ -55,7 +55,8 @@ def render_markdown(text: str) -> str:
     return parser.render(text)
 
 
-def _args_text(args: dict[str, Any] | None) -> str:
+def args_text(args: dict[str, Any] | None) -> str:
+    """Keyword arguments as they would be written in a call: ``a=2, b='x'``."""
     return ", ".join(f"{k}={v!r}" for k, v in (args or {}).items())
 
 
@@ -71,7 +72,7 @@ def tool_card_html(name: str, args: dict[str, Any] | None, status: str, *,
     color = _STATUS_COLORS.get(status, "#777")
     timing = f' <span style="{_MUTED}">{ms:,.0f} ms</span>' if ms is not None else ""
     head = (
-        f'<b>🔧 {html.escape(name)}</b>(<code>{html.escape(shorten(_args_text(args), 200))}'
+        f'<b>🔧 {html.escape(name)}</b>(<code>{html.escape(shorten(args_text(args), 200))}'
         f'</code>) <span class="agentnb-tool-status" style="color:{color};font-weight:bold">'
         f"{html.escape(status)}</span>{timing}"
     )
@@ -181,6 +182,7 @@ def error_text(exc: BaseException) -> str:
 
 
 __all__ = [
+    "args_text",
     "error_html",
     "error_text",
     "interrupted_html",

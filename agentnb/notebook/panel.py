@@ -48,9 +48,9 @@ from typing import TYPE_CHECKING, Any, Sequence
 import ipywidgets as widgets
 
 from .live import LiveTurn as _LiveTurn
-from .live import args_text
 from .markup import (
     _MUTED,
+    args_text,
     error_html,
     error_text,
     messages_html,

@@ -36,7 +36,7 @@ from . import keys as keymat
 from .database import Database
 from .ids import id_clause
 from .tables import Agent, ApiKey, ChatSession, Message, ToolCall
-from .types import UTCDateTime, utcnow
+from .types import utcnow
 
 agents_t = Agent.__table__
 sessions_t = ChatSession.__table__
@@ -703,7 +703,7 @@ def _duckdb_insert(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]
 
 _MESSAGE_COLS = [c.name for c in messages_t.c]
 _CALL_COLS = [c.name for c in tool_calls_t.c]
-_JSON_COLS = {"attrs", "input_args"}
+_JSON_COLS = {"attrs", "input_args", "config"}
 _TIME_COLS = {"created_at", "updated_at"}
 
 
@@ -729,25 +729,12 @@ def _duckdb_records(cols: list[str], rows: list[tuple]) -> list[dict[str, Any]]:
 def _duckdb_row(conn: Connection, table: sa.Table, column: str,
                 value: Any) -> dict[str, Any] | None:
     """The row of ``table`` whose ``column`` is ``value``, loaded as the column types would
-    (parsed JSON, aware UTC times), by a plain query on the driver connection; or None."""
-    from datetime import timezone
-
+    (see :func:`_duckdb_records`), by a plain query on the driver connection; or None."""
     cols = [c.name for c in table.c]
     row = conn.connection.driver_connection.execute(
         f"SELECT {', '.join(cols)} FROM {table.name} WHERE {column} = ? LIMIT 1", [value]
     ).fetchone()
-    if row is None:
-        return None
-    out = dict(zip(cols, row))
-    for c in table.c:
-        v = out[c.name]
-        if v is None:
-            continue
-        if isinstance(c.type, sa.JSON) and isinstance(v, str):
-            out[c.name] = json.loads(v)
-        elif isinstance(c.type, UTCDateTime) and isinstance(v, datetime):
-            out[c.name] = v.replace(tzinfo=timezone.utc)
-    return out
+    return _duckdb_records(cols, [row])[0] if row is not None else None
 
 
 def _duckdb_history(
