@@ -119,8 +119,10 @@ class ToolCallRecord(Record):
     execution_time_ms: float | None = None
     created_at: datetime
     updated_at: datetime
+    #: What else is known about the call (``server``: the MCP server of the tool).
+    attrs: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("input_args", mode="before")
+    @field_validator("input_args", "attrs", mode="before")
     @classmethod
     def _none_is_empty(cls, value: Any) -> Any:
         return value or {}
@@ -147,14 +149,20 @@ class MessageRecord(Record):
         return value or {}
 
 
+KeyScope = Literal["agent", "admin"]
+
+
 class ApiKeyRecord(Record):
     id: uuid.UUID
-    agent_id: uuid.UUID
+    #: None for an admin key.
+    agent_id: uuid.UUID | None = None
     name: str
     key_prefix: str
     is_active: bool
     created_at: datetime
     last_used_at: datetime | None = None
+    #: ``agent``: chat with and read its own agent only; ``admin``: everything.
+    scope: KeyScope = "agent"
 
 
 class NewApiKey(BaseModel):
@@ -204,6 +212,7 @@ class NewToolCall(BaseModel):
     execution_time_ms: float | None = None
     id: uuid.UUID | None = None
     created_at: datetime | None = None
+    attrs: dict[str, Any] = Field(default_factory=dict)
 
 
 NewMessage.model_rebuild()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import duckdb
 import pytest
 import sqlalchemy as sa
@@ -178,3 +180,62 @@ def test_schema_head_constant_is_alembic_head():
     from agentnb.store.database import SCHEMA_HEAD
 
     assert SCHEMA_HEAD == migrate.head_revision()
+
+
+def test_0002_upgrade_keeps_keys_as_agent_keys(store_url):
+    """A store written at revision 0001 (keys of agents, no scopes) opened by this agentnb:
+    upgraded to head, every key still verifies, as an agent key of its agent; tool calls
+    get empty attrs; downgrading drops admin keys and goes back to 0001."""
+    holder = ConnectionHolder(store_url)
+    with holder.connect() as conn:
+        migrate.upgrade(conn, "0001")
+        assert migrate.current_revision(conn) == "0001"
+    holder.dispose()
+    # a 0001 store with data: written by plain SQL, as that version wrote it
+    from agentnb.store import keys as keymat
+
+    plain = keymat.generate_key()
+    agent_id, session_id, message_id = (uuid.uuid4() for _ in range(3))
+    holder = ConnectionHolder(store_url)
+    now = "2026-11-30 10:00:00"
+    with holder.begin() as conn:
+        ids = [str(agent_id), str(session_id), str(message_id)]
+        if conn.dialect.name == "sqlite":
+            ids = [i.replace("-", "") for i in ids]
+        conn.exec_driver_sql(
+            "insert into agents (id, name, description, config, created_at, updated_at) "
+            f"values ('{ids[0]}', 'old', '', '{{}}', '{now}', '{now}')")
+        conn.exec_driver_sql(
+            "insert into sessions (id, agent_id, attrs, created_at, updated_at) "
+            f"values ('{ids[1]}', '{ids[0]}', '{{}}', '{now}', '{now}')")
+        conn.exec_driver_sql(
+            "insert into messages (id, session_id, position, role, content, attrs, status, "
+            f"created_at) values ('{ids[2]}', '{ids[1]}', 0, 'assistant', '', '{{}}', "
+            f"'complete', '{now}')")
+        conn.exec_driver_sql(
+            "insert into tool_calls (id, message_id, tool_name, input_args, status, "
+            f"created_at, updated_at) values ('{uuid.uuid4().hex}', '{ids[2]}', 'add', "
+            f"'{{}}', 'success', '{now}', '{now}')")
+        conn.exec_driver_sql(
+            "insert into api_keys (id, agent_id, name, key_prefix, key_hash, is_active, "
+            f"created_at) values ('{uuid.uuid4().hex}', '{ids[0]}', 'old-key', "
+            f"'{keymat.key_prefix(plain)}', '{keymat.hash_key(plain)}', true, '{now}')")
+    holder.dispose()
+
+    store = agentnb.connect(store_url)
+    record = store.verify_key(plain)
+    assert record is not None and record.scope == "agent" and record.agent_id == agent_id
+    with store.db.raw() as conn:
+        assert migrate.current_revision(conn) == migrate.head_revision()
+    calls = [c for m in store.history(session_id) for c in m.tool_calls]
+    assert [c.attrs for c in calls] == [{}]
+    admin = store.repo.create_key(None, "ops", admin=True)
+    assert store.verify_key(admin.key).scope == "admin"
+    with store.db.raw() as conn:
+        migrate.downgrade(conn, "0001")
+        assert migrate.current_revision(conn) == "0001"
+        names = [r[0] for r in conn.exec_driver_sql("select name from api_keys")]
+        assert names == ["old-key"]
+        migrate.upgrade(conn, "head")
+    assert store.verify_key(plain) is not None
+    store.close()

@@ -21,7 +21,7 @@ from .connection import ConnectionHolder
 
 #: The newest schema revision of this agentnb (tests check it is alembic's head).
 #: Comparing with it avoids importing alembic when a store is already current.
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0002"
 
 
 class Database:

@@ -390,6 +390,7 @@ class Repository:
                         "execution_time_ms": call.execution_time_ms,
                         "created_at": call.created_at or created,
                         "updated_at": now,
+                        "attrs": call.attrs,
                     }
                     call_rows.append(crow)
                     calls.append(ToolCallRecord.model_validate(crow))
@@ -484,14 +485,21 @@ class Repository:
         ]
 
     # -- api keys -------------------------------------------------------------
-    def create_key(self, agent: str | uuid.UUID, name: str = "default") -> NewApiKey:
-        """A new key for an agent; the plain key is in the result, and only there."""
+    def create_key(self, agent: str | uuid.UUID | None, name: str = "default", *,
+                   admin: bool = False) -> NewApiKey:
+        """A new key for an agent, or (``admin``) for the whole store.
+
+        The plain key is in the result, and only there.
+        """
+        if admin == (agent is not None):
+            raise InvalidValueError("a key is either an agent's key or an admin key")
         plain = keymat.generate_key()
         with self.db.write() as conn:
-            agent_row = self._require_agent(conn, agent)
+            agent_id = self._require_agent(conn, agent).id if agent is not None else None
             row = {
                 "id": uuid.uuid4(),
-                "agent_id": agent_row.id,
+                "agent_id": agent_id,
+                "scope": "admin" if admin else "agent",
                 "name": name,
                 "key_prefix": keymat.key_prefix(plain),
                 "key_hash": keymat.hash_key(plain),

@@ -110,6 +110,8 @@ class ToolCall(Base):
     execution_time_ms: Mapped[float | None] = mapped_column(sa.Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    #: Nullable: added by revision 0002 (DuckDB adds only nullable columns to indexed tables).
+    attrs: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, default=dict, nullable=True)
 
     message: Mapped[Message] = relationship(back_populates="tool_calls")
 
@@ -119,13 +121,16 @@ class ApiKey(Base):
     __table_args__ = (_fk("agent_id", "agents.id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
-    agent_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, index=True)
+    #: None for an admin key (scope ``admin``), which belongs to no agent.
+    agent_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, index=True, nullable=True)
     name: Mapped[str] = mapped_column(sa.String(64))
     key_prefix: Mapped[str] = mapped_column(sa.String(16))
     key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True, index=True)
     is_active: Mapped[bool] = mapped_column(sa.Boolean, default=True, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     last_used_at: Mapped[datetime | None] = mapped_column()
+    #: ``agent``: may use its own agent only; ``admin``: may do everything.
+    scope: Mapped[str] = mapped_column(sa.String(16), default="agent", server_default="agent")
 
     agent: Mapped[Agent] = relationship(back_populates="api_keys")
 
