@@ -9,17 +9,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from .version import __version__
 
 if TYPE_CHECKING:  # pragma: no cover
     from .api import Store
 
 
-def connect(url: str | None = None, **settings: Any) -> "Store":
+def connect(url: str | None = None, *, namespace: dict[str, Any] | None = None,
+            **settings: Any) -> "Store":
     """Open the default store, or the one at ``url``; see :func:`agentnb.api.connect`."""
     from .api import connect as _connect
 
-    return _connect(url, **settings)
+    return _connect(url, namespace=namespace, **settings)
 
 
 def load_ipython_extension(ipython: Any) -> None:

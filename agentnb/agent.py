@@ -22,14 +22,18 @@ import asyncio
 import logging
 import queue
 import uuid
-from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Iterator, Sequence
 
+from .agentconfig import check_model_settings, settings_for
+from .errors import InvalidValueError, NotFoundError
 from .events import ApprovalRequested, Event, Reply, TurnFinished
 from .schemas import AgentConfig, AgentRecord, MessageRecord, SessionRecord, SessionSummary
+from .text import short_id
 
 if TYPE_CHECKING:  # pragma: no cover
     from .api import Store
     from .engine import TurnRequest
+    from .runtime import Runtime
     from .tools import ToolSpec
 
 log = logging.getLogger(__name__)
@@ -39,12 +43,32 @@ _POLL = 0.1
 
 
 class Agent:
-    """One agent of a store: its config, its sessions, and its turns."""
+    """One agent of a store: its config, its sessions, and its turns.
 
-    def __init__(self, store: "Store", record: AgentRecord) -> None:
+    **Which session a turn goes to** (the one rule, for every front end): an
+    explicit ``session`` id; else a new one with ``new_session=True``; else
+    this handle's current session; else the agent's latest session; else a
+    new one. The session used becomes the handle's current session, so a
+    reconnecting user (``agentnb.connect().agent("calc").chat(...)``)
+    continues the latest conversation, as ``%%chat`` and ``agentnb chat`` do.
+
+    ``user``: who new sessions are recorded for (default: the store's ``user``
+    setting, else the OS user). ``session_attrs``: what new sessions record
+    about where they started (a front end sets ``source``, the notebook, ...).
+    """
+
+    def __init__(self, store: "Store", record: AgentRecord, *, user: str | None = None,
+                 session_attrs: dict[str, Any] | None = None) -> None:
         self.store = store
         self.record = record
+        #: The id of the current session, or None until one is chosen.
         self.session_id: uuid.UUID | None = None
+        self.user = user
+        self.session_attrs: dict[str, Any] = dict(session_attrs or {})
+        #: Log a warning for tools this process cannot run (once per session).
+        #: Front ends that say it themselves turn this off.
+        self.warn_missing_tools = True
+        self._warned: set[tuple[uuid.UUID, tuple[str, ...]]] = set()
 
     # -- record ---------------------------------------------------------------
     @property
@@ -61,16 +85,28 @@ class Agent:
 
     def refresh(self) -> "Agent":
         """Reload the record from the store."""
-        self.record = self.store.repo.get_agent(self.record.id)
+        self.record = self.store.get_agent(self.record.id)
         return self
 
     def set(self, **changes: Any) -> "Agent":
-        """Change config keys (``model=...``, ``memory="window"``, ``temperature=0``)."""
+        """Change config keys (``model=...``, ``memory="window"``, ``temperature=0``).
+
+        A value of None removes the key (back to its default).
+        """
         self.record = self.store.update_agent(self.name, **changes)
         return self
 
     def __repr__(self) -> str:
-        return f"<agentnb.Agent {self.name!r} model={self.config.model!r}>"
+        if self.session_id is not None:
+            where = f"session={short_id(self.session_id)}"
+        else:
+            try:
+                latest = self.store.latest_session(self.id)
+            except Exception:  # a repr must not raise (a closed or busy store)
+                latest = None
+            where = (f"session={short_id(latest.id)} (latest)" if latest is not None
+                     else "session=new (none yet)")
+        return f"<agentnb.Agent {self.name!r} model={self.config.model!r} {where}>"
 
     # -- tools ----------------------------------------------------------------
     def tool(self, fn: Callable | None = None, *, name: str | None = None,
@@ -84,90 +120,100 @@ class Agent:
         provide it).
         """
         def register(obj):
-            spec = self.store.tools.register(obj, name=name, requires_approval=requires_approval)
-            if spec.name not in self.config.tools:
-                self.set(tools=[*self.config.tools, spec.name])
+            spec = self.store.runtime.tools.register(obj, name=name,
+                                                     requires_approval=requires_approval)
+            self.add_tools([spec.name])
             return obj
 
         if fn is None:
             return register
         return register(fn)
 
-    def _tool_specs(self, enabled: bool) -> list["ToolSpec"]:
-        if not enabled:
-            return []
-        specs = []
-        missing = []
-        for name in self.config.tools:
-            spec = self.store.resolve_tool(name)
-            if spec is None:
-                missing.append(name)
-            else:
-                specs.append(spec)
-        if missing:
-            log.warning("agent %s: tools not available in this process: %s (define them and "
-                        "register with agent.tool)", self.name, ", ".join(missing))
-        return specs
+    def add_tools(self, names: Sequence[str]) -> list[str]:
+        """Add tool names to the agent's config (kept in order, no duplicates); its tools."""
+        self.refresh()
+        tools = list(self.config.tools) + [n for n in names if n not in self.config.tools]
+        if tools != list(self.config.tools):
+            self.set(tools=tools)
+        return tools
 
     # -- sessions -------------------------------------------------------------
     def sessions(self) -> list[SessionSummary]:
         """This agent's sessions, newest first."""
-        return self.store.repo.list_sessions(self.id)
+        return self.store.sessions(self.name)
 
-    def new_session(self, title: str | None = None, **attrs: Any) -> SessionRecord:
+    def new_session(self, title: str | None = None, *, user: str | None = None,
+                    **attrs: Any) -> SessionRecord:
         """Start a new session; the next turns go there."""
-        session = self.store.repo.create_session(self.id, title=title, attrs=attrs)
+        session = self.store.new_session(self.id, title=title, user=user or self.user,
+                                         **{**self.session_attrs, **attrs})
         self.session_id = session.id
         return session
 
     def resume(self, session_id: str | uuid.UUID | None = None) -> SessionRecord | None:
-        """Continue a stored session (by id or prefix; default: the latest one)."""
+        """Continue a stored session (by id or prefix; default: the latest one, or None)."""
         if session_id is None:
-            session = self.store.repo.latest_session(self.id)
+            session = self.store.latest_session(self.id)
             if session is None:
                 return None
         else:
-            session = self.store.repo.get_session(session_id)
+            session = self.store.session(session_id)
             if session.agent_id != self.id:
-                from .errors import InvalidValueError
-
                 raise InvalidValueError(
-                    f"session {session_id} belongs to another agent, not {self.name!r}")
+                    f"session {short_id(session.id)} belongs to another agent, not {self.name!r}",
+                    see="sessions list")
         self.session_id = session.id
         return session
 
-    def history(self, session_id: str | uuid.UUID | None = None, *,
-                last: int | None = None) -> list[MessageRecord]:
-        """Messages of a session (default: the current one), oldest first."""
-        target = session_id or self.session_id
-        if target is None:
-            return []
-        return self.store.history(target, last=last)
+    def current_session(self) -> SessionRecord | None:
+        """The session the next turn continues (current, else latest); None if it would be new.
 
-    def _session_for_turn(self, session: str | uuid.UUID | None, new: bool) -> SessionRecord:
+        Creates nothing; the latest session becomes current.
+        """
+        if self.session_id is not None:
+            try:
+                found = self.store.session(self.session_id)
+            except NotFoundError:  # deleted from another kernel or the CLI
+                found = None
+            if found is not None and found.agent_id == self.id:
+                return found
+            self.session_id = None
+        return self.resume()
+
+    def session_for_turn(self, session: str | uuid.UUID | None = None, *,
+                         new: bool = False) -> SessionRecord:
+        """The session a turn goes to, by the rule in the class docstring; it becomes current."""
+        if new and session is not None:
+            raise InvalidValueError("give either a session or new_session=True, not both")
         if new:
             return self.new_session()
         if session is not None:
             found = self.resume(session)
             assert found is not None
             return found
-        if self.session_id is not None:
-            return self.store.repo.get_session(self.session_id)
-        return self.new_session()
+        return self.current_session() or self.new_session()
+
+    def history(self, session_id: str | uuid.UUID | None = None, *,
+                last: int | None = None) -> list[MessageRecord]:
+        """Messages of a session (default: the current one, else the latest), oldest first."""
+        if session_id is None:
+            current = self.current_session()
+            if current is None:
+                return []
+            session_id = current.id
+        return self.store.history(session_id, last=last)
 
     # -- turns ----------------------------------------------------------------
     def _request(self, message: str, *, session=None, new_session=False, schema=None,
                  tools: bool = True, model: str | None = None, approve=None,
                  stateless: bool = False, session_record: SessionRecord | None = None,
-                 ) -> "TurnRequest":
+                 model_settings: dict[str, Any] | None = None) -> "TurnRequest":
         from .engine import TurnRequest
 
         if not isinstance(message, str) or not message.strip():
-            from .errors import InvalidValueError
-
             raise InvalidValueError("the message is empty")
         self.refresh()
-        record = session_record or self._session_for_turn(session, new_session)
+        record = session_record or self.session_for_turn(session, new=new_session)
         if model is not None and not isinstance(model, str):
             # a ready langchain-core chat model object
             chat_model = model
@@ -175,18 +221,28 @@ class Agent:
                        or type(model).__name__)
         else:
             spec = model or self.config.model
-            chat_model = self.store.model(spec, _settings_for(spec, self.config))
+            kwargs = settings_for(spec, self.config)
+            if model_settings:
+                check_model_settings(spec, model_settings)
+                kwargs = {**kwargs, **model_settings}
+            chat_model = self.store.runtime.model(spec, kwargs)
+        specs, missing = self.store.runtime.tool_specs(self.config.tools) if tools else ([], [])
+        if missing and self.warn_missing_tools and (record.id, tuple(missing)) not in self._warned:
+            self._warned.add((record.id, tuple(missing)))
+            log.warning("agent %s: tools not available in this process: %s (define them and "
+                        "register them with agent.tool)", self.name, ", ".join(missing))
         return TurnRequest(
             agent=self.record, session_id=record.id, message=message, model=chat_model,
-            model_name=spec, tools=self._tool_specs(tools), schema=schema, approve=approve,
+            model_name=spec, tools=specs, schema=schema, approve=approve,
             stateless=stateless, session_attrs=dict(record.attrs),
-            count_tokens=self.store.token_counter(chat_model),
+            count_tokens=self.store.runtime.token_counter(chat_model), missing_tools=missing,
         )
 
     async def astream(self, message: str, *, session: str | uuid.UUID | None = None,
                       new_session: bool = False, schema: Any = None, tools: bool = True,
                       model: Any = None,
                       approve: Callable[[ApprovalRequested], bool | Awaitable[bool]] | None = None,
+                      model_settings: dict[str, Any] | None = None,
                       ) -> AsyncIterator[Event]:
         """Stream one turn's events on the current event loop.
 
@@ -196,9 +252,9 @@ class Agent:
         """
         req = await asyncio.to_thread(
             self._request, message, session=session, new_session=new_session, schema=schema,
-            tools=tools, model=model, approve=approve)
+            tools=tools, model=model, approve=approve, model_settings=model_settings)
         events: asyncio.Queue[Event] = asyncio.Queue()
-        task = asyncio.ensure_future(self.store.engine.run_turn(req, events.put_nowait))
+        task = asyncio.ensure_future(self.store.runtime.engine.run_turn(req, events.put_nowait))
         try:
             while True:
                 event = await events.get()
@@ -222,23 +278,28 @@ class Agent:
 
     def stream(self, message: str, *, session: str | uuid.UUID | None = None,
                new_session: bool = False, schema: Any = None, tools: bool = True,
-               model: Any = None,
-               approve: Callable[[ApprovalRequested], bool] | None = None) -> Iterator[Event]:
+               model: Any = None, approve: Callable[[ApprovalRequested], bool] | None = None,
+               model_settings: dict[str, Any] | None = None) -> Iterator[Event]:
         """Stream one turn's events (synchronously).
 
-        ``model`` overrides the agent's model for this turn: a spec string
-        or a langchain-core chat model object. ``approve(event)`` is called in this thread for a tool that needs
+        ``model`` overrides the agent's model for this turn: a spec string or a
+        langchain-core chat model object; ``model_settings`` (``temperature``,
+        ``max_tokens``, ...) override its settings for this turn only.
+        ``approve(event)`` is called in this thread for a tool that needs
         approval (no callback: denied). On Ctrl-C the turn stops, is stored
         marked ``interrupted``, its ``TurnFinished`` is yielded, and the
         KeyboardInterrupt propagates.
         """
         req = self._request(message, session=session, new_session=new_session, schema=schema,
-                            tools=tools, model=model)
-        bridge = _SyncBridge(self.store, req, approve)
+                            tools=tools, model=model, model_settings=model_settings)
+        bridge = _SyncBridge(self.store.runtime, req, approve)
         yield from bridge.events()
 
     def chat(self, message: str, **kwargs: Any) -> Reply:
-        """Run one turn and return its Reply (``.text``, ``.data``, ``.tool_calls``, ``.usage``)."""
+        """Run one turn and return its Reply (``.text``, ``.data``, ``.tool_calls``, ``.usage``).
+
+        Takes the keywords of :meth:`stream`.
+        """
         reply = None
         for event in self.stream(message, **kwargs):
             if isinstance(event, TurnFinished):
@@ -254,12 +315,13 @@ class Agent:
 
         ``items``: a list (or any iterable), a pandas Series or DataFrame.
         ``prompt``: a template filled from each item (``"Label: {text}"``;
-        ``{item}`` is the item itself). ``schema``: a pydantic model each
-        answer must validate against. Results keep the input order: a list
-        of Replies for a list, a DataFrame (text, data fields, status, error,
-        tokens) for pandas input. A failing item is retried up to
-        ``retries`` times, then kept with its error; nothing is raised. All
-        turns are stored in one new session.
+        ``{item}`` is the item itself; any other braces stay as written, so
+        JSON in a prompt is safe). ``schema``: a pydantic model each answer
+        must validate against. Results keep the input order: a list of
+        Replies for a list, a DataFrame (text, data fields, status, error,
+        tokens) for pandas input. A failing item is retried up to ``retries``
+        times, then kept with its error; nothing is raised. All turns are
+        stored in one new session.
         """
         from .batch import run_map
 
@@ -267,34 +329,11 @@ class Agent:
                        retries=retries, tools=tools, progress=progress, model=model)
 
 
-#: Model settings every provider takes; the rest (base_url, ...) belong to one provider.
-PORTABLE_SETTINGS = ("temperature", "max_tokens", "timeout", "max_retries")
-
-
-def _settings_for(spec: str, config: AgentConfig) -> dict[str, Any]:
-    """The agent's model settings for ``spec``.
-
-    All of them for the agent's own model's provider; for a turn on another
-    provider's model (``chat(..., model="offline")`` on an agent configured
-    for ``openai:`` with a ``base_url``), only the portable ones.
-    """
-    from .models import parse_model_spec
-
-    kwargs = dict(config.model_kwargs)
-    if spec == config.model:
-        return kwargs
-    try:
-        same = parse_model_spec(spec)[0] == parse_model_spec(config.model)[0]
-    except Exception:  # a bad spec is reported by store.model with its own message
-        same = True
-    return kwargs if same else {k: v for k, v in kwargs.items() if k in PORTABLE_SETTINGS}
-
-
 class _SyncBridge:
-    """Runs one turn on the store's loop thread and hands events to this thread."""
+    """Runs one turn on the runtime's loop thread and hands events to this thread."""
 
-    def __init__(self, store: "Store", req: "TurnRequest", approve) -> None:
-        self.store = store
+    def __init__(self, runtime: "Runtime", req: "TurnRequest", approve) -> None:
+        self.runtime = runtime
         self.req = req
         self.approve_fn = approve
         self.queue: "queue.Queue[Event]" = queue.Queue()
@@ -312,7 +351,7 @@ class _SyncBridge:
             if fut is not None and not fut.done():
                 fut.set_result(value)
 
-        self.store.loop.call(set_result)
+        self.runtime.loop.call(set_result)
 
     def _next(self, future) -> Event | None:
         while True:
@@ -324,16 +363,16 @@ class _SyncBridge:
 
     async def _run(self) -> Reply:
         self.task = asyncio.current_task()
-        return await self.store.engine.run_turn(self.req, self.queue.put)
+        return await self.runtime.engine.run_turn(self.req, self.queue.put)
 
     def _cancel(self) -> None:
         task = getattr(self, "task", None)
         if task is not None:
-            self.store.loop.call(task.cancel)
+            self.runtime.loop.call(task.cancel)
 
     def events(self) -> Iterator[Event]:
         self.task = None
-        future = self.store.loop.submit(self._run())
+        future = self.runtime.loop.submit(self._run())
         finished = False
         try:
             while True:

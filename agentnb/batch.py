@@ -9,21 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import string
 from typing import TYPE_CHECKING, Any, Sequence
 
 from .errors import InvalidValueError
 from .events import Reply
+from .text import interpolate
 
 if TYPE_CHECKING:  # pragma: no cover
     from .agent import Agent
-
-
-class _Missing(dict):
-    """Leaves an unknown ``{name}`` as written (jupyter-ai's FormatDict habit)."""
-
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
 
 
 def _render(prompt: str | None, item: Any) -> str:
@@ -39,10 +32,11 @@ def _render(prompt: str | None, item: Any) -> str:
                 return str(next(iter(item.values())))
             return json.dumps(item, default=str, ensure_ascii=False)
         return str(item)
-    values = _Missing(fields)
+    values = dict(fields)
     values.setdefault("item", item if not isinstance(item, dict) else json.dumps(
         item, default=str, ensure_ascii=False))
-    return string.Formatter().vformat(prompt, (), values)
+    # the rule of %%chat: fields are filled, anything else in braces (JSON) stays as written
+    return interpolate(prompt, values)
 
 
 def _inputs(items: Any) -> tuple[list[Any], Any, str]:
@@ -73,8 +67,8 @@ async def amap(agent: "Agent", items: Sequence[Any], *, schema: Any, prompt: str
     if concurrency < 1:
         raise InvalidValueError("concurrency must be at least 1")
     session = await asyncio.to_thread(
-        agent.store.repo.create_session, agent.id,
-        title=f"map over {len(items)} items", attrs={"kind": "map", "items": len(items)})
+        agent.store.new_session, agent.id, title=f"map over {len(items)} items",
+        user=agent.user, kind="map", items=len(items))
     base = await asyncio.to_thread(
         agent._request, "map", session_record=session, tools=tools, model=model)
     semaphore = asyncio.Semaphore(concurrency)
@@ -86,7 +80,7 @@ async def amap(agent: "Agent", items: Sequence[Any], *, schema: Any, prompt: str
             reply = None
             for _attempt in range(retries + 1):
                 req = _copy_request(base, message, schema)
-                reply = await agent.store.engine.run_turn(req, _ignore)
+                reply = await agent.store.runtime.engine.run_turn(req, _ignore)
                 # "interrupted": the run was cancelled (Ctrl-C, Stop); run_turn
                 # handled the cancel, so stop here rather than start a retry.
                 if reply.status in ("complete", "interrupted"):
@@ -121,7 +115,7 @@ def run_map(agent: "Agent", items: Any, *, schema: Any, prompt: str | None, conc
         if bar is not None:
             bar.update(1)
 
-    future = agent.store.loop.submit(amap(
+    future = agent.store.runtime.loop.submit(amap(
         agent, values, schema=schema, prompt=prompt, concurrency=concurrency,
         retries=retries, tools=tools, model=model, on_done=done))
     try:

@@ -49,6 +49,10 @@ class Settings(BaseModel):
     )
     tool_timeout: float = Field(default=60.0, gt=0, description="seconds a tool call may run")
     max_iterations: int = Field(default=8, ge=1, description="model calls per turn at most")
+    user: str | None = Field(
+        default=None, max_length=128,
+        description="who new sessions are recorded for (default: the OS user)",
+    )
 
     @field_validator("home", mode="before")
     @classmethod
@@ -82,6 +86,18 @@ class Settings(BaseModel):
         return f"duckdb:///{self.home / 'agentnb.duckdb'}"
 
     @property
+    def user_name(self) -> str | None:
+        """The user new sessions record: ``user`` (``AGENTNB_USER``), else the OS user."""
+        if self.user:
+            return self.user
+        import getpass
+
+        try:
+            return getpass.getuser()[:128] or None
+        except Exception:  # no user name in this environment (a container without one)
+            return None
+
+    @property
     def templates_dir(self) -> Path:
         """Where user templates live (``home/templates``)."""
         return self.home / "templates"
@@ -98,6 +114,19 @@ def mask_url(url: str) -> str:
     if parsed.password is None:
         return url
     return parsed.render_as_string(hide_password=True)
+
+
+def duckdb_file(url: str) -> Path | None:
+    """The database file of a ``duckdb:///`` URL (None for memory or other dialects)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "duckdb":
+        return None
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith(":memory:"):
+        return None
+    return Path(database).expanduser()
 
 
 class LoadedSettings(BaseModel):

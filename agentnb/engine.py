@@ -47,6 +47,7 @@ from .events import (
 )
 from .schemas import AgentRecord, MessageRecord, NewMessage, NewToolCall, ToolCallRecord
 from .store.types import utcnow
+from .text import error_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from .store import Repository
@@ -78,12 +79,6 @@ def is_retryable(exc: BaseException) -> bool:
     return status in (408, 409, 429, 500, 502, 503, 504)
 
 
-def error_text(exc: BaseException) -> str:
-    """One line describing an exception."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 @dataclass
 class TurnRequest:
     """Everything one turn needs."""
@@ -100,6 +95,8 @@ class TurnRequest:
     stateless: bool = False
     session_attrs: dict[str, Any] = field(default_factory=dict)
     count_tokens: mem.TokenCounter = mem.approx_tokens
+    #: Tools of the agent's config this process could not resolve (reported, not fatal).
+    missing_tools: Sequence[str] = ()
 
 
 @dataclass
@@ -278,7 +275,8 @@ class Engine:
         cancelled = False
         try:
             await _emit(emit, TurnStarted(session_id=req.session_id, agent=req.agent.name,
-                                          model=req.model_name))
+                                          model=req.model_name,
+                                          missing_tools=list(req.missing_tools)))
             context = await self._context(req, HumanMessage(req.message))
             if req.schema is not None and not req.tools:
                 await self._structured(req, state, context, emit)

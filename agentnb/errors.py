@@ -15,7 +15,21 @@ class AgentnbError(Exception):
 
 
 class UserError(AgentnbError):
-    """A mistake the user can fix; its message is one line that says how."""
+    """A mistake the user can fix; its message is one line that says how.
+
+    ``see`` names the command that shows what the user needs (``"sessions list"``,
+    the words of the ``agentnb`` command). ``str(error)`` spells it as the CLI
+    does; each front end spells it its own way (``%agent sessions`` in a
+    notebook), so the store never formats front-end text.
+    """
+
+    def __init__(self, message: str = "", *, see: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.see = see
+
+    def __str__(self) -> str:
+        return self.message + (f" (see: agentnb {self.see})" if self.see else "")
 
 
 class ConfigError(UserError):
@@ -40,6 +54,10 @@ class InvalidValueError(UserError, ValueError):
 
 class StoreLockedError(UserError):
     """Another process kept the DuckDB store locked for longer than the timeout."""
+
+
+class StoreNotFoundError(UserError):
+    """There is no store at the address, and the command does not create one."""
 
 
 class StoreVersionError(UserError):

@@ -69,6 +69,9 @@ class TurnStarted(_Event):
     session_id: uuid.UUID
     agent: str
     model: str
+    #: Tools in the agent's config that this process cannot run (not defined here):
+    #: front ends say so once per session, in their own words.
+    missing_tools: list[str] = Field(default_factory=list)
 
 
 class Token(_Event):

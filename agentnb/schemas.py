@@ -12,7 +12,9 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 NAME_RULE = "a letter, then letters, digits, '-' or '_', at most 64 characters"
@@ -23,9 +25,11 @@ ToolStatus = Literal["pending", "running", "success", "error", "denied", "timeou
 MemoryStrategy = Literal["full", "window", "tokens", "summary"]
 
 
-def short_id(value: uuid.UUID | str) -> str:
-    """The first 8 hex digits of an id: what listings show and what users type."""
-    return str(value).replace("-", "")[:8]
+from .text import looks_like_secret, short_id  # noqa: E402  (re-exported: records show ids)
+
+
+#: A JSON object column: SQL NULL (or JSON null) reads as ``{}``.
+JsonObject = Annotated[dict[str, Any], BeforeValidator(lambda value: value or {})]
 
 
 class Record(BaseModel):
@@ -68,9 +72,7 @@ class AgentConfig(BaseModel):
     @classmethod
     def _no_secrets(cls, value: dict[str, Any]) -> dict[str, Any]:
         for key in value:
-            if key == "api_key_env":  # names an environment variable; not a secret
-                continue
-            if "key" in key.lower() or "secret" in key.lower() or "token" == key.lower():
+            if looks_like_secret(key):
                 raise ValueError(
                     f"model setting {key!r} looks like a secret; secrets come from "
                     "environment variables only and are never stored"
@@ -98,21 +100,16 @@ class SessionRecord(Record):
     agent_id: uuid.UUID
     user_id: str | None = None
     title: str | None = None
-    attrs: dict[str, Any] = Field(default_factory=dict)
+    attrs: JsonObject = Field(default_factory=dict)
     created_at: datetime
     updated_at: datetime
-
-    @field_validator("attrs", mode="before")
-    @classmethod
-    def _none_is_empty(cls, value: Any) -> Any:
-        return value or {}
 
 
 class ToolCallRecord(Record):
     id: uuid.UUID
     message_id: uuid.UUID
     tool_name: str
-    input_args: dict[str, Any] = Field(default_factory=dict)
+    input_args: JsonObject = Field(default_factory=dict)
     output: str | None = None
     status: ToolStatus = "pending"
     error_message: str | None = None
@@ -120,12 +117,7 @@ class ToolCallRecord(Record):
     created_at: datetime
     updated_at: datetime
     #: What else is known about the call (``server``: the MCP server of the tool).
-    attrs: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("input_args", "attrs", mode="before")
-    @classmethod
-    def _none_is_empty(cls, value: Any) -> Any:
-        return value or {}
+    attrs: JsonObject = Field(default_factory=dict)
 
 
 class MessageRecord(Record):
@@ -134,7 +126,7 @@ class MessageRecord(Record):
     position: int
     role: Role
     content: str = ""
-    attrs: dict[str, Any] = Field(default_factory=dict)
+    attrs: JsonObject = Field(default_factory=dict)
     input_tokens: int | None = None
     output_tokens: int | None = None
     tokens_used: int | None = None
@@ -142,11 +134,6 @@ class MessageRecord(Record):
     status: MessageStatus = "complete"
     created_at: datetime
     tool_calls: tuple[ToolCallRecord, ...] = ()
-
-    @field_validator("attrs", mode="before")
-    @classmethod
-    def _none_is_empty(cls, value: Any) -> Any:
-        return value or {}
 
 
 KeyScope = Literal["agent", "admin"]

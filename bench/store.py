@@ -91,7 +91,7 @@ def turn_messages(i: int, tag: str = "bench") -> list[NewMessage]:
 def new_store(path: Path, sessions: int = 1):
     store = agentnb.connect(f"duckdb:///{path}", home=path.parent)
     agent = store.create_agent(f"bench{uuid.uuid4().hex[:6]}")
-    ids = [store.repo.create_session(agent.id).id for _ in range(sessions)]
+    ids = [store._repo.create_session(agent.id).id for _ in range(sessions)]
     return store, ids
 
 
@@ -151,13 +151,13 @@ def bench_turn(work: Path, turns: int) -> dict:
     block = 50
     i = 0
     for _ in range(10):  # warm up both
-        store.repo.append_turn(sid, turn_messages(i))
+        store._repo.append_turn(sid, turn_messages(i))
         floor.turn(i)
         i += 1
     while len(ours) < turns:
         for _ in range(min(block, turns - len(ours))):
             t0 = time.perf_counter()
-            store.repo.append_turn(sid, turn_messages(i))
+            store._repo.append_turn(sid, turn_messages(i))
             ours.append((time.perf_counter() - t0) * 1000)
             t0 = time.perf_counter()
             floor.turn(i)
@@ -166,9 +166,9 @@ def bench_turn(work: Path, turns: int) -> dict:
     # A turn after the store went idle: open the file, write, (release later).
     cold: list[float] = []
     for j in range(5):
-        store.db.holder.release()
+        store._db.holder.release()
         t0 = time.perf_counter()
-        store.repo.append_turn(sid, turn_messages(i + j))
+        store._repo.append_turn(sid, turn_messages(i + j))
         cold.append((time.perf_counter() - t0) * 1000)
     store.close()
     floor.close()
@@ -186,7 +186,7 @@ def build_big_store(path: Path, total: int, target: int, others: int) -> uuid.UU
     """
     with agentnb.connect(f"duckdb:///{path}", home=path.parent) as store:
         agent = store.create_agent("big")
-        target_id = store.repo.create_session(agent.id, title="target").id
+        target_id = store._repo.create_session(agent.id, title="target").id
     every = total // target
     rest = total - target
     per_other = rest // others
@@ -261,30 +261,30 @@ def bench_history(work: Path, total: int, target: int, others: int, reps: int) -
     for _ in range(3):
         t0 = time.perf_counter()
         store = agentnb.connect(url, home=work)
-        got = store.repo.history(sid, last=50)
+        got = store._repo.history(sid, last=50)
         cold.append((time.perf_counter() - t0) * 1000)
         store.close()
     assert len(got) == 50 and got[-1].position == target - 1
     store = agentnb.connect(url, home=work)
-    store.repo.history(sid, last=50)
+    store._repo.history(sid, last=50)
     warm = []
     for _ in range(reps):
         t0 = time.perf_counter()
-        got = store.repo.history(sid, last=50)
+        got = store._repo.history(sid, last=50)
         warm.append((time.perf_counter() - t0) * 1000)
     assert [m.position for m in got] == list(range(target - 50, target))
     assert sum(len(m.tool_calls) for m in got) in (16, 17)
     whole = []
     for _ in range(max(3, reps // 10)):
         t0 = time.perf_counter()
-        got = store.repo.history(sid)
+        got = store._repo.history(sid)
         whole.append((time.perf_counter() - t0) * 1000)
     assert len(got) == target
     # A turn appended to the big session of the big store.
     turns = []
     for i in range(max(20, reps)):
         t0 = time.perf_counter()
-        store.repo.append_turn(sid, turn_messages(i))
+        store._repo.append_turn(sid, turn_messages(i))
         turns.append((time.perf_counter() - t0) * 1000)
     store.close()
     out.update(
@@ -305,10 +305,10 @@ def _writer(url: str, home: str, sid: str, ready, stop, results) -> None:
     i = 0
     while not stop.is_set():
         t0 = time.perf_counter()
-        store.repo.append_turn(session, turn_messages(i, "other"))
+        store._repo.append_turn(session, turn_messages(i, "other"))
         times.append((time.perf_counter() - t0) * 1000)
         i += 1
-    holder = store.db.holder
+    holder = store._db.holder
     results.put(_process_report(f"writer {os.getpid()}", times, holder))
     store.close()
 
@@ -342,11 +342,11 @@ def bench_contention(work: Path, turns: int, others: int = 3) -> dict:
     t_all = time.perf_counter()
     for i in range(turns):
         t0 = time.perf_counter()
-        store.repo.append_turn(sessions[0], turn_messages(i))
+        store._repo.append_turn(sessions[0], turn_messages(i))
         times.append((time.perf_counter() - t0) * 1000)
     elapsed = time.perf_counter() - t_all
     stop.set()
-    reports = [_process_report("measured", times, store.db.holder)]
+    reports = [_process_report("measured", times, store._db.holder)]
     store.close()
     reports += [results.get(timeout=120) for _ in procs]
     for p in procs:

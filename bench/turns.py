@@ -286,7 +286,7 @@ def prefill(store, session_id: uuid.UUID, turns: int, batch: int = 50) -> float:
                 NewMessage(role="assistant", content=f"add returned {i + 1}.", model="offline",
                            input_tokens=52, output_tokens=4),
             ]
-        records = store.repo.append_turn(session_id, msgs)
+        records = store._repo.append_turn(session_id, msgs)
         stored = {str(c.id) for r in records for c in r.tool_calls}
         assert all(m.attrs["tool_call_record_id"] in stored for m in msgs if m.role == "tool")
     return time.perf_counter() - t0
@@ -317,7 +317,7 @@ def agentnb_runner(name: str, work: Path, *, strategy: str = "full", model: str 
     def info() -> dict:
         return {
             **extra,
-            "messages_in_session": len(store.repo.history(session.id, with_tool_calls=False)),
+            "messages_in_session": len(store._repo.history(session.id, with_tool_calls=False)),
             "store_mb": round((work / "agentnb.duckdb").stat().st_size / 2**20, 2),
             "persisted": "every message, tool call (args, output, status, time) and token "
                          "count, one committed DuckDB transaction per turn",

@@ -24,7 +24,7 @@ def test_only_prefix_and_hash_are_stored(store):
     new = store.create_key("calc", name="ci")
     assert new.key.startswith("anb_")
     assert new.record.key_prefix == new.key[:12]
-    with store.db.read() as conn:
+    with store._db.read() as conn:
         row = conn.execute(sa.text("select * from api_keys")).one()._mapping
     assert row["key_hash"] == hashlib.sha256(new.key.encode()).hexdigest()
     dumped = " ".join(str(v) for v in row.values())

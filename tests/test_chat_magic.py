@@ -22,7 +22,7 @@ from agentnb.events import Token, ToolCallFinished, ToolCallStarted, TurnStarted
 from agentnb.notebook.chat import RichView, code_of, json_of, parse_chat_line
 from agentnb.notebook.extension import get_magics
 from agentnb.notebook.interpolate import ErrorHistory, interpolate
-from agentnb.notebook.live import LiveTurn
+from agentnb.render.live import LiveTurn
 
 ADD = '''
 def add(a: int, b: int) -> int:
@@ -198,7 +198,7 @@ def test_text_display_prints_as_it_streams(shell, nb, capsys):
     nb.chat_display = "text"
     reply = shell.run_cell_magic("chat", "", "Please add(a=4, b=5)")
     out = capsys.readouterr().out
-    assert "[tool] add(a=4, b=5) ..." in out
+    assert "[tool] add(a=4, b=5) …" in out
     assert "[tool] add(a=4, b=5): ok" in out and "-> 9" in out
     assert "add returned 9." in out
     assert re.search(r"-- offline · \d+ in / \d+ out tokens · 1 tool call", out)
@@ -414,7 +414,7 @@ def test_interrupt_keeps_the_partial_answer_marked(shell, nb):
     ("", "   \n ", "the cell is empty"),
     ("nobody", "hi", "no agent named 'nobody'"),
     ("--bogus", "hi", "unrecognized arguments: --bogus"),
-    ("--format html", "hi", "invalid choice: 'html'"),
+    ("--format html", "hi", "--format: must be one of markdown, text, code or json"),
     ("-s 1234 --new", "hi", "either -s SESSION or --new"),
     ("-s ffffffff", "hi", "no session ffffffff (see %agent sessions)"),
     ("--schema Missing", "hi", "no 'Missing' in the notebook"),

@@ -23,7 +23,7 @@ def test_chat_streams_answer_and_continues_session(capsys):
     code, out, err = _run(capsys, "chat", "calc", "hello", "there")
     assert code == 0
     assert 'You said: "hello there"' in out
-    assert "offline" in err and "session" in err and "complete" in err
+    assert err.startswith("-- offline · ") and "tokens · session " in err
     code, out, _ = _run(capsys, "chat", "calc", "--json", "again")
     data = json.loads(out)
     assert data["status"] == "complete" and "turn 2" in data["text"]
@@ -41,7 +41,7 @@ def test_chat_with_builtin_tool(capsys):
     _run(capsys, "agents", "create", "sql", "--template", "sql-analyst")
     code, out, err = _run(capsys, "chat", "sql", "query_store(sql='select count(*) as n from agents')")
     assert code == 0
-    assert "-> query_store(sql=" in err and "<- query_store: success" in err
+    assert "[tool] query_store(sql=" in err and "query_store(sql='select count(*) as n from agents'): ok" in err
     assert "1" in out
     store = agentnb.connect()
     history = store.history(store.sessions("sql")[0].session.id)

@@ -56,9 +56,9 @@ slowest = 0.0
 for i in range(args["turns"]):
     for sid in sessions:
         t0 = time.perf_counter()
-        store.repo.append_turn(sid, turn(args["tag"], i))
+        store._repo.append_turn(sid, turn(args["tag"], i))
         slowest = max(slowest, time.perf_counter() - t0)
-holder = store.db.holder
+holder = store._db.holder
 print(json.dumps({"retries": holder.lock_retries, "slowest": slowest,
                   "max_wait": getattr(holder, "max_wait", None)}), flush=True)
 store.close()
@@ -69,10 +69,10 @@ IDLER = PRELUDE + """
 args = json.loads(sys.argv[1])
 store = agentnb.connect(args["url"], home=args["home"], idle_release=0.5)
 sid = uuid.UUID(args["session"])
-store.repo.append_turn(sid, turn("idle", 0))
+store._repo.append_turn(sid, turn("idle", 0))
 print("wrote", flush=True)
 sys.stdin.readline()
-store.repo.append_turn(sid, turn("idle", 1))
+store._repo.append_turn(sid, turn("idle", 1))
 print("wrote again", flush=True)
 store.close()
 """
@@ -96,7 +96,7 @@ store = agentnb.connect(args["url"], home=args["home"])
 sid = uuid.UUID(args["session"])
 i = 0
 while True:
-    store.repo.append_turn(sid, turn("kill", i))
+    store._repo.append_turn(sid, turn("kill", i))
     i += 1
     print(f"committed {i}", flush=True)
 """
@@ -136,12 +136,12 @@ def url(store_path: Path) -> str:
 def _make_sessions(url: str, home: Path, n: int) -> list[str]:
     with agentnb.connect(url, home=home) as store:
         agent = store.create_agent("writer")
-        return [str(store.repo.create_session(agent.id).id) for _ in range(n)]
+        return [str(store._repo.create_session(agent.id).id) for _ in range(n)]
 
 
 def _check_session(store, session_id, turns: int, tags: set[str] | None = None) -> None:
     """Every turn of a session is there, positions 0..n-1, each assistant call stored."""
-    history = store.repo.history(session_id)
+    history = store._repo.history(session_id)
     assert [m.position for m in history] == list(range(3 * turns))
     assert [m.role for m in history] == ["user", "assistant", "assistant"] * turns
     calls = [c for m in history for c in m.tool_calls]
@@ -205,7 +205,7 @@ def test_processes_sharing_one_session_get_distinct_positions(
     _finish(procs)
     with agentnb.connect(url, home=tmp_path) as store:
         _check_session(store, sessions[0], 3 * turns, {"p0", "p1", "p2"})
-        history = store.repo.history(sessions[0])
+        history = store._repo.history(sessions[0])
     # A turn's three messages are contiguous: no process interleaved inside a turn.
     for start in range(0, len(history), 3):
         tags = {m.content.split()[0] for m in history[start : start + 3] if m.content}
@@ -257,7 +257,7 @@ def test_lock_timeout_raises_then_longer_timeout_waits(
         impatient = agentnb.connect(url, home=tmp_path, lock_timeout=0.5)
         try:
             with pytest.raises(StoreLockedError) as info:
-                impatient.repo.history(sid)
+                impatient._repo.history(sid)
         finally:
             impatient.close()
         waited = time.monotonic() - t0
@@ -268,10 +268,10 @@ def test_lock_timeout_raises_then_longer_timeout_waits(
 
         patient = agentnb.connect(url, home=tmp_path, lock_timeout=20)
         try:
-            records = patient.repo.append_turn(sid, [NewMessage(role="user", content="hi")])
+            records = patient._repo.append_turn(sid, [NewMessage(role="user", content="hi")])
             assert records[0].position == 0
-            assert patient.db.holder.lock_retries > 0
-            assert [m.content for m in patient.repo.history(sid)] == ["hi"]
+            assert patient._db.holder.lock_retries > 0
+            assert [m.content for m in patient._repo.history(sid)] == ["hi"]
         finally:
             patient.close()
         assert time.monotonic() - t0 < 20
@@ -301,15 +301,15 @@ def test_kill_9_keeps_committed_turns(url: str, store_path: Path, tmp_path: Path
             proc.wait()
     assert proc.returncode == -signal.SIGKILL
     with agentnb.connect(url, home=tmp_path) as store:
-        history = store.repo.history(sid)
+        history = store._repo.history(sid)
         turns = len(history) // 3
         # Every reported commit is there (one more may have committed unreported),
         # and no turn is half written.
         assert committed <= turns <= committed + 1
         _check_session(store, sid, turns)
         # The store is usable after the crash.
-        store.repo.append_turn(sid, [NewMessage(role="user", content="after")])
-        assert store.repo.history(sid, last=1)[0].position == 3 * turns
+        store._repo.append_turn(sid, [NewMessage(role="user", content="after")])
+        assert store._repo.history(sid, last=1)[0].position == 3 * turns
 
 
 def test_threads_share_one_store(url: str, tmp_path: Path) -> None:
@@ -317,14 +317,14 @@ def test_threads_share_one_store(url: str, tmp_path: Path) -> None:
     errors: list[BaseException] = []
     with agentnb.connect(url, home=tmp_path) as store:
         agent = store.create_agent("threads")
-        sessions = [store.repo.create_session(agent.id).id for _ in range(threads_n)]
+        sessions = [store._repo.create_session(agent.id).id for _ in range(threads_n)]
         start = threading.Barrier(threads_n)
 
         def work(k: int) -> None:
             try:
                 start.wait()
                 for i in range(turns):
-                    store.repo.append_turn(
+                    store._repo.append_turn(
                         sessions[k],
                         [
                             NewMessage(role="user", content=f"t{k} question {i}"),
@@ -347,7 +347,7 @@ def test_threads_share_one_store(url: str, tmp_path: Path) -> None:
         assert not errors, errors
         for k, sid in enumerate(sessions):
             _check_session(store, sid, turns, {f"t{k}"})
-        assert store.repo.counts()["messages"] == threads_n * turns * 3
+        assert store._repo.counts()["messages"] == threads_n * turns * 3
 
 
 def test_two_stores_in_one_process_do_not_wait_for_each_other(url: str, tmp_path: Path) -> None:
@@ -357,19 +357,19 @@ def test_two_stores_in_one_process_do_not_wait_for_each_other(url: str, tmp_path
     second = agentnb.connect(url, home=tmp_path, idle_release=30, lock_timeout=2)
     try:
         agent = first.create_agent("same")
-        sid = first.repo.create_session(agent.id).id
-        first.repo.append_turn(sid, [NewMessage(role="user", content="one")])
-        assert first.db.holder.is_open
+        sid = first._repo.create_session(agent.id).id
+        first._repo.append_turn(sid, [NewMessage(role="user", content="one")])
+        assert first._db.holder.is_open
         t0 = time.monotonic()
-        with first.db.read():  # first is even inside a unit of work
-            second.repo.append_turn(sid, [NewMessage(role="user", content="two")])
+        with first._db.read():  # first is even inside a unit of work
+            second._repo.append_turn(sid, [NewMessage(role="user", content="two")])
         assert time.monotonic() - t0 < 1.5
         # The position cache of ``first`` notices the other writer.
-        first.repo.append_turn(sid, [NewMessage(role="user", content="three")])
-        assert [(m.position, m.content) for m in second.repo.history(sid)] == [
+        first._repo.append_turn(sid, [NewMessage(role="user", content="three")])
+        assert [(m.position, m.content) for m in second._repo.history(sid)] == [
             (0, "one"), (1, "two"), (2, "three")
         ]
-        assert [m.content for m in first.repo.history(sid, last=2)] == ["two", "three"]
+        assert [m.content for m in first._repo.history(sid, last=2)] == ["two", "three"]
     finally:
         second.close()
         first.close()

@@ -259,7 +259,7 @@ def test_closing_the_stream_early_keeps_partial_answer(duck_store):
     # the stream never reported usage: the stored tokens are the counter's estimate
     from langchain_core.messages import AIMessage
 
-    model = duck_store.model("offline", {"token_delay": 0.005})
+    model = duck_store.runtime.model("offline", {"token_delay": 0.005})
     assert history[1].output_tokens == model.get_num_tokens_from_messages(
         [AIMessage(history[1].content)]) > 0
     assert history[1].input_tokens > 0 and history[1].attrs["usage"] == "estimated"
@@ -369,7 +369,7 @@ def test_history_cache_sees_turns_written_elsewhere(duckdb_url):
     agent.chat("first", model=model)
     agent.chat("second", model=model)
     other = agentnb.connect(duckdb_url)
-    other.repo.append_turn(agent.session_id, [
+    other._repo.append_turn(agent.session_id, [
         NewMessage(role="user", content="written by another store"),
         NewMessage(role="assistant", content="noted"),
     ])
@@ -394,7 +394,7 @@ def test_run_python_is_off_by_default_and_asks_for_approval(duck_store):
     from agentnb.templates import list_templates
 
     namespace = {"x": 20}
-    duck_store.namespace = namespace
+    duck_store.runtime.namespace = namespace
     plain = duck_store.create_agent("plain")
     assert plain.config.tools == []
     reply = plain.chat("run_python(code='x = 1')")

@@ -13,7 +13,7 @@ from agentnb.schemas import MemoryConfig, NewMessage, NewToolCall
 
 def _store_turns(store, n: int, *, with_tool: bool = True):
     agent = store.create_agent("m")
-    session = store.repo.create_session(agent.id)
+    session = store._repo.create_session(agent.id)
     for i in range(n):
         turn = [NewMessage(role="user", content=f"question {i}")]
         if with_tool:
@@ -22,11 +22,11 @@ def _store_turns(store, n: int, *, with_tool: bool = True):
             # the engine links a tool result to its call by the call's record id
             store_turn = turn
         turn.append(NewMessage(role="assistant", content=f"answer {i}"))
-        records = store.repo.append_turn(session.id, turn)
+        records = store._repo.append_turn(session.id, turn)
         if with_tool:
             # add the tool message pointing at the stored call id (as the engine does)
             call_id = records[1].tool_calls[0].id
-            store.repo.append_turn(session.id, [NewMessage(
+            store._repo.append_turn(session.id, [NewMessage(
                 role="tool", content=str(i),
                 attrs={"tool_call_record_id": str(call_id), "tool_name": "add"})])
     return session, store.history(session.id)
@@ -125,10 +125,10 @@ def test_summary_due_boundaries(duck_store):
 
 def _store_turns_more(store, n):
     agent = store.agent("m")
-    session = store.repo.latest_session(agent.id)
+    session = store._repo.latest_session(agent.id)
     count = len([m for m in store.history(session.id) if m.role == "user"])
     for i in range(count, count + n):
-        store.repo.append_turn(session.id, [NewMessage(role="user", content=f"question {i}"),
+        store._repo.append_turn(session.id, [NewMessage(role="user", content=f"question {i}"),
                                             NewMessage(role="assistant", content=f"answer {i}")])
     return session, store.history(session.id)
 
@@ -188,7 +188,7 @@ def _long_turns(store, session_id, n: int, calls: int) -> None:
             msgs.append(NewMessage(role="tool", content=str(k), attrs={
                 "tool_call_record_id": str(call.id), "tool_name": "add"}))
         msgs.append(NewMessage(role="assistant", content=f"answer {t}"))
-        store.repo.append_turn(session_id, msgs)
+        store._repo.append_turn(session_id, msgs)
 
 
 def test_window_keeps_n_turns_even_when_turns_are_long(duck_store):
@@ -223,13 +223,13 @@ def test_tokens_budget_reaches_past_the_first_guess(duck_store, max_tokens, firs
     agent = duck_store.create_agent("tok", memory={"strategy": "tokens",
                                                    "max_tokens": max_tokens})
     session = agent.new_session()
-    duck_store.repo.append_turn(session.id, [
+    duck_store._repo.append_turn(session.id, [
         m for i in range(100) for m in (NewMessage(role="user", content=f"question {i}"),
                                         NewMessage(role="assistant", content=f"answer {i}"))])
     assert mem.history_bound(agent.config.memory) < 2 * (100 - first_kept)
     req = agent._request("new")
     req.count_tokens = len  # one token a message
-    context = asyncio.run(duck_store.engine._context(req, HumanMessage("new")))
+    context = asyncio.run(duck_store.runtime.engine._context(req, HumanMessage("new")))
     assert _humans(context) == [f"question {i}" for i in range(first_kept, 100)] + ["new"]
     assert len(context) <= max_tokens
 

@@ -83,8 +83,8 @@ def test_sqlite_has_foreign_keys(tmp_path):
 
 def _fill(store):
     agent = store.create_agent("calc")
-    s = store.repo.create_session(agent.id)
-    store.repo.append_turn(s.id, [
+    s = store._repo.create_session(agent.id)
+    store._repo.append_turn(s.id, [
         NewMessage(role="user", content="hi"),
         NewMessage(role="assistant", content="", tool_calls=[
             NewToolCall(tool_name="add", input_args={"a": 1}, status="success", output="1")]),
@@ -95,8 +95,8 @@ def _fill(store):
 def test_upgrade_downgrade_upgrade_with_data(store_url):
     store = agentnb.connect(store_url)
     _fill(store)
-    assert store.repo.counts()["messages"] == 2
-    with store.db.raw() as conn:
+    assert store._repo.counts()["messages"] == 2
+    with store._db.raw() as conn:
         assert migrate.current_revision(conn) == migrate.head_revision()
         migrate.downgrade(conn, "base")
         assert migrate.current_revision(conn) is None
@@ -109,16 +109,16 @@ def test_upgrade_downgrade_upgrade_with_data(store_url):
     store.close()
     # a fresh Store on the rebuilt schema works, and takes data again
     store = agentnb.connect(store_url)
-    assert store.repo.counts() == {k: 0 for k in store.repo.counts()}
+    assert store._repo.counts() == {k: 0 for k in store._repo.counts()}
     _fill(store)
-    assert store.repo.counts()["tool_calls"] == 1
+    assert store._repo.counts()["tool_calls"] == 1
     store.close()
 
 
 def test_opening_an_empty_file_creates_the_schema(duckdb_url):
     store = agentnb.connect(duckdb_url)
     assert store.agents() == []
-    with store.db.raw() as conn:
+    with store._db.raw() as conn:
         assert migrate.current_revision(conn) == migrate.head_revision()
     store.close()
 
@@ -133,7 +133,7 @@ def test_older_store_is_upgraded_on_open(tmp_path):
     holder.dispose()
     store = agentnb.connect(url)
     store.create_agent("x")
-    with store.db.raw() as conn:
+    with store._db.raw() as conn:
         assert migrate.current_revision(conn) == migrate.head_revision()
     store.close()
 
@@ -142,7 +142,7 @@ def test_newer_store_is_refused_and_untouched(tmp_path):
     url = f"duckdb:///{tmp_path}/new.duckdb"
     store = agentnb.connect(url)
     store.create_agent("keep")
-    with store.db.raw() as conn:
+    with store._db.raw() as conn:
         conn.exec_driver_sql("update alembic_version set version_num = 'ffff9999'")
         conn.commit()
     store.close()
@@ -150,7 +150,7 @@ def test_newer_store_is_refused_and_untouched(tmp_path):
     with pytest.raises(StoreVersionError, match="newer agentnb"):
         store.agents()
     with pytest.raises(StoreVersionError):
-        with store.db.raw() as conn:
+        with store._db.raw() as conn:
             migrate.upgrade(conn)
     store.close()
     con = duckdb.connect(str(tmp_path / "new.duckdb"))
@@ -165,7 +165,7 @@ def test_unknown_revision_is_a_user_error(duckdb_url):
     store = agentnb.connect(duckdb_url)
     store.init()
     with pytest.raises(UserError):
-        with store.db.raw() as conn:
+        with store._db.raw() as conn:
             migrate.upgrade(conn, "nope123")
     store.close()
 
@@ -225,13 +225,13 @@ def test_0002_upgrade_keeps_keys_as_agent_keys(store_url):
     store = agentnb.connect(store_url)
     record = store.verify_key(plain)
     assert record is not None and record.scope == "agent" and record.agent_id == agent_id
-    with store.db.raw() as conn:
+    with store._db.raw() as conn:
         assert migrate.current_revision(conn) == migrate.head_revision()
     calls = [c for m in store.history(session_id) for c in m.tool_calls]
     assert [c.attrs for c in calls] == [{}]
-    admin = store.repo.create_key(None, "ops", admin=True)
+    admin = store._repo.create_key(None, "ops", admin=True)
     assert store.verify_key(admin.key).scope == "admin"
-    with store.db.raw() as conn:
+    with store._db.raw() as conn:
         migrate.downgrade(conn, "0001")
         assert migrate.current_revision(conn) == "0001"
         names = [r[0] for r in conn.exec_driver_sql("select name from api_keys")]

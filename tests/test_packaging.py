@@ -54,7 +54,7 @@ def test_store_created_from_the_installed_wheel(wheel, tmp_path):
         assert agentnb.__file__.startswith({str(site)!r}), agentnb.__file__
         assert str(migrate.script_location()).startswith({str(site)!r})
         store = agentnb.connect("duckdb:///{tmp_path}/w.duckdb")
-        print(store.init())
+        print(store.init().after)
         store.create_agent("x", template="assistant")
         print([a.name for a in store.agents()])
         store.close()

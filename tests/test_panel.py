@@ -394,15 +394,15 @@ def test_model_failing_mid_turn_shows_an_error_line(duck_store, monkeypatch):
 
     duck_store.create_agent("fragile")
     panel = ChatPanel(store=duck_store, agent="fragile")
-    real_model = duck_store.model
-    monkeypatch.setattr(duck_store, "model", lambda spec, kwargs=None: Broken())
+    real_model = duck_store.runtime.model
+    monkeypatch.setattr(duck_store.runtime, "model", lambda spec, kwargs=None: Broken())
     panel.submit("hi")
     assert "agentnb-error" in panel.status_line.value
     assert "the model broke" in panel.status_line.value
     assert "the model broke" in panel.transcript.value
     history = duck_store.history(panel.session_id)
     assert [(m.role, m.status) for m in history] == [("user", "complete"), ("assistant", "error")]
-    monkeypatch.setattr(duck_store, "model", real_model)
+    monkeypatch.setattr(duck_store.runtime, "model", real_model)
     assert panel.submit("hi again").result().status == "complete"
     assert "agentnb-error" not in panel.status_line.value
 

@@ -81,7 +81,7 @@ def test_create_agent_from_a_template_with_overrides(duck_store):
     assert record.config.model == "offline" and record.config.model_kwargs == {"temperature": 0}
     assert record.config.memory.strategy == "window" and record.config.max_iterations == 4
     assert "variables" in record.config.system
-    assert repr(agent) == "<agentnb.Agent 'analyst' model='offline'>"
+    assert repr(agent) == "<agentnb.Agent 'analyst' model='offline' session=new (none yet)>"
 
 
 def test_connect_with_a_url_and_the_default_store(tmp_path, isolated_home):
@@ -103,7 +103,7 @@ def test_a_turn_on_another_providers_model_gets_only_portable_settings(duck_stor
     """chat(model="offline") on an agent set up for an OpenAI-compatible server: the
     server's base_url does not go to the offline model (it would refuse it); the
     portable settings (temperature, max_tokens, ...) still do."""
-    from agentnb.agent import _settings_for
+    from agentnb.agentconfig import settings_for as _settings_for
 
     agent = duck_store.create_agent("remote", model="openai:gpt-4o-mini", model_kwargs={
         "base_url": "http://127.0.0.1:9/v1", "max_tokens": 5, "temperature": 0})

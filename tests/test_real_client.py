@@ -65,7 +65,7 @@ def test_key_sent_to_server_and_stored_nowhere(remote_agent, tmp_path):
     assert server.requests and all(
         r["headers"]["Authorization"] == f"Bearer {SECRET}" for r in server.requests)
     # nowhere in the store: every text column of every table...
-    with store.db.read() as conn:
+    with store._db.read() as conn:
         for table in ("agents", "sessions", "messages", "tool_calls", "api_keys"):
             rows = conn.exec_driver_sql(f"select * from {table}").fetchall()
             assert SECRET not in repr(rows), table

@@ -74,8 +74,8 @@ def test_unknown_agent_suggests_close_name(store):
 
 def test_turn_persists_every_field(store):
     agent = store.create_agent("calc")
-    session = store.repo.create_session(agent.id, title="t")
-    store.repo.append_turn(session.id, _turn())
+    session = store._repo.create_session(agent.id, title="t")
+    store._repo.append_turn(session.id, _turn())
     history = store.history(session.id)
     assert [(m.position, m.role) for m in history] == [
         (0, "user"), (1, "assistant"), (2, "tool"), (3, "assistant")
@@ -92,17 +92,17 @@ def test_turn_persists_every_field(store):
     assert history[2].attrs == {"tool_call_id": "call_1"}
     assert history[0].tokens_used is None
     # a second turn continues the positions
-    store.repo.append_turn(session.id, _turn("again"))
+    store._repo.append_turn(session.id, _turn("again"))
     assert [m.position for m in store.history(session.id)] == list(range(8))
     assert [m.position for m in store.history(session.id, last=3)] == [5, 6, 7]
 
 
 def test_session_listing_counts(store):
     agent = store.create_agent("calc")
-    s1 = store.repo.create_session(agent.id)
-    store.repo.append_turn(s1.id, _turn("first question"))
-    store.repo.append_turn(s1.id, _turn("second question"))
-    store.repo.create_session(agent.id)
+    s1 = store._repo.create_session(agent.id)
+    store._repo.append_turn(s1.id, _turn("first question"))
+    store._repo.append_turn(s1.id, _turn("second question"))
+    store._repo.create_session(agent.id)
     listing = {s.session.id: s for s in store.sessions("calc")}
     assert len(listing) == 2
     summary = listing[s1.id]
@@ -114,7 +114,7 @@ def test_session_listing_counts(store):
 
 def test_session_id_prefix(store):
     agent = store.create_agent("calc")
-    session = store.repo.create_session(agent.id)
+    session = store._repo.create_session(agent.id)
     assert store.session(str(session.id)[:8]).id == session.id
     assert store.session(str(session.id)).id == session.id
     with pytest.raises(NotFoundError):
@@ -128,16 +128,16 @@ def test_delete_agent_removes_only_its_rows(store):
     gone = store.create_agent("gone")
     for agent in (keep, gone):
         for _ in range(2):
-            s = store.repo.create_session(agent.id)
-            store.repo.append_turn(s.id, _turn())
+            s = store._repo.create_session(agent.id)
+            store._repo.append_turn(s.id, _turn())
         store.create_key(agent.name)
-    before = store.repo.counts()
+    before = store._repo.counts()
     removed = store.delete_agent("gone")
     assert removed == {"tool_calls": 2, "messages": 8, "sessions": 2, "api_keys": 1, "agents": 1}
-    after = store.repo.counts()
+    after = store._repo.counts()
     assert after == {k: before[k] - removed[k] for k in before}
     # nothing left that points at the deleted agent
-    with store.db.read() as conn:
+    with store._db.read() as conn:
         orphans = conn.execute(sa.text(
             "select count(*) from messages m left join sessions s on s.id = m.session_id "
             "where s.id is null"
@@ -151,11 +151,11 @@ def test_delete_agent_removes_only_its_rows(store):
 def test_delete_agent_is_all_or_nothing(store):
     """A failure at the last step (the agent row) leaves every child row in place."""
     agent = store.create_agent("gone")
-    s = store.repo.create_session(agent.id)
-    store.repo.append_turn(s.id, _turn())
+    s = store._repo.create_session(agent.id)
+    store._repo.append_turn(s.id, _turn())
     store.create_key("gone")
-    before = store.repo.counts()
-    engine = store.db.holder.engine
+    before = store._repo.counts()
+    engine = store._db.holder.engine
 
     def fail_on_agent_delete(conn, cursor, statement, parameters, context, executemany):
         if statement.lstrip().upper().startswith("DELETE FROM AGENTS"):
@@ -167,19 +167,19 @@ def test_delete_agent_is_all_or_nothing(store):
             store.delete_agent("gone")
     finally:
         sa.event.remove(engine, "before_cursor_execute", fail_on_agent_delete)
-    assert store.repo.counts() == before
+    assert store._repo.counts() == before
     assert [m.role for m in store.history(s.id)] == ["user", "assistant", "tool", "assistant"]
     assert store.history(s.id)[1].tool_calls[0].output == "5"
     assert len(store.keys("gone")) == 1
     # and it can still be deleted afterwards
     assert store.delete_agent("gone")["agents"] == 1
-    assert store.repo.counts() == {k: 0 for k in before}
+    assert store._repo.counts() == {k: 0 for k in before}
 
 
 def test_rename_agent_keeps_sessions(store):
     agent = store.create_agent("old")
-    s = store.repo.create_session(agent.id)
-    store.repo.append_turn(s.id, _turn())
+    s = store._repo.create_session(agent.id)
+    store._repo.append_turn(s.id, _turn())
     store.update_agent("old", rename="new")
     assert store.sessions("new")[0].session.id == s.id
     with pytest.raises(NotFoundError):
@@ -209,20 +209,20 @@ def test_config_update(store):
 
 def test_failed_transaction_leaves_nothing(duck_store):
     agent = duck_store.create_agent("calc")
-    s = duck_store.repo.create_session(agent.id)
+    s = duck_store._repo.create_session(agent.id)
     bad = _turn()
     bad[1] = NewMessage(role="assistant", content="x", input_tokens=2**40)  # overflows INTEGER
     with pytest.raises(Exception):
-        duck_store.repo.append_turn(s.id, bad)
+        duck_store._repo.append_turn(s.id, bad)
     assert duck_store.history(s.id) == []
-    duck_store.repo.append_turn(s.id, _turn())
+    duck_store._repo.append_turn(s.id, _turn())
     assert len(duck_store.history(s.id)) == 4
 
 
 def test_usage_groups(store):
     agent = store.create_agent("calc")
-    s = store.repo.create_session(agent.id)
-    store.repo.append_turn(s.id, _turn())
+    s = store._repo.create_session(agent.id)
+    store._repo.append_turn(s.id, _turn())
     (row,) = store.usage("agent")
     assert (row.key, row.turns, row.input_tokens, row.output_tokens, row.tool_calls) == (
         "calc", 1, 19, 6, 1)
@@ -236,8 +236,8 @@ def test_usage_groups(store):
 
 def test_search_and_export(store):
     agent = store.create_agent("calc")
-    s = store.repo.create_session(agent.id, title="Adding")
-    store.repo.append_turn(s.id, _turn())
+    s = store._repo.create_session(agent.id, title="Adding")
+    store._repo.append_turn(s.id, _turn())
     hits = store.search("RETURNED")
     assert [(name, m.content) for name, m in hits] == [("calc", "add returned 5.")]
     md = store.export(s.id, "md")
@@ -271,7 +271,7 @@ def test_duckdb_fast_reads_give_the_same_records_as_sqlalchemy(duck_store):
     from agentnb.schemas import AgentConfig, AgentRecord, SessionRecord
     from agentnb.store.tables import ChatSession
 
-    repo = duck_store.repo
+    repo = duck_store._repo
     agent = repo.create_agent("calc", AgentConfig(model="offline", system="añ ✓",
                                                   model_kwargs={"temperature": 0.5}),
                               description="d")
@@ -295,7 +295,7 @@ def test_duckdb_fast_reads_give_the_same_records_as_sqlalchemy(duck_store):
 
 
 def test_newest_message_id(store):
-    repo = store.repo
+    repo = store._repo
     agent = repo.create_agent("calc")
     session = repo.create_session(agent.id)
     assert repo.newest_message_id(session.id) is None

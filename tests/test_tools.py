@@ -457,7 +457,7 @@ def test_query_store_cuts_long_results(real_store):
         ("select * from '/etc/passwd'", "'/etc/passwd' is not a table of the store"),
         ("select * from 'notes.csv'", "'notes.csv' is not a table of the store"),
         ("select * from \"data.parquet\"", "'data.parquet' is not a table of the store"),
-        ("attach '/tmp/other.db' as other", "only SELECT queries are allowed here, not ATTACH statements"),
+        ("attach '/tmp/other._db' as other", "only SELECT queries are allowed here, not ATTACH statements"),
         ("copy agents to '/tmp/out.csv'", "not COPY statements"),
         ("install httpfs", "not"),
         ("load httpfs", "not"),

@@ -211,9 +211,10 @@ def parse_model_spec(spec: str) -> tuple[str, str]:
 
 
 def _check_no_secrets(spec: str, kwargs: dict[str, Any]) -> None:
+    from ..text import looks_like_secret
+
     for key in kwargs:
-        low = key.lower()
-        if "key" in low or "secret" in low or low in ("token", "password"):
+        if looks_like_secret(key):
             raise InvalidValueError(
                 f"model setting {key!r} for {spec!r} looks like a secret; API keys come "
                 "from environment variables only (name one with api_key_env)"

@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import ipywidgets as widgets
 
-from .markup import error_html, error_text, messages_html, scroll_box
-from .panel import _default_store
-from .render import Table, shorten
+from ..render.markup import error_html, messages_html, scroll_box
+from ..render.results import Table
+from ..text import error_text, short_id, shorten
+from .state import default_store, quiet
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..api import Store
@@ -33,12 +34,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 ALL_AGENTS = ""
 _MUTED = "color:var(--jp-ui-font-color2,#777)"
-
-
-def _short(value: Any) -> str:
-    from ..schemas import short_id
-
-    return short_id(value)
 
 
 def _snippet(text: str, needle: str, width: int = 60) -> str:
@@ -139,7 +134,7 @@ class SessionBrowser(widgets.VBox):
     @property
     def store(self) -> "Store":
         if self._store is None:
-            self._store = _default_store()
+            self._store = default_store()
         return self._store
 
     @property
@@ -152,7 +147,7 @@ class SessionBrowser(widgets.VBox):
         names = [a.name for a in self.store.agents()]
         if agent is not None:
             agent = self.store.agent(agent).name  # NotFoundError suggests close names
-        with _Quiet(self):
+        with quiet(self):
             self.agent_picker.options = [("all agents", ALL_AGENTS)] + [(n, n) for n in names]
             self.agent_picker.value = agent or ALL_AGENTS
         self._load_sessions()
@@ -188,7 +183,7 @@ class SessionBrowser(widgets.VBox):
         columns = ["id"] + (["agent"] if with_agent else []) + [
             "first message", "started", "last activity", "turns", "messages", "tokens"]
         rows = [
-            [_short(s.session.id)] + ([s.agent_name] if with_agent else []) + [
+            [short_id(s.session.id)] + ([s.agent_name] if with_agent else []) + [
                 shorten(s.session.title or s.first_message or "", 60),
                 s.session.created_at,
                 s.last_activity or s.session.updated_at,
@@ -208,9 +203,9 @@ class SessionBrowser(widgets.VBox):
                 s.session.title or s.first_message or "(empty)", 60)
             prefix = f"{s.agent_name} · " if with_agent else ""
             turns = f"{s.turns} turn{'s' if s.turns != 1 else ''}"
-            options.append((f"{_short(s.session.id)} · {prefix}{label} · {turns}",
+            options.append((f"{short_id(s.session.id)} · {prefix}{label} · {turns}",
                             str(s.session.id)))
-        with _Quiet(self):
+        with quiet(self):
             self.session_list.options = options
             keep = str(self.session_id) if self.session_id else None
             self.session_list.value = keep if keep in {v for _, v in options} else None
@@ -243,7 +238,7 @@ class SessionBrowser(widgets.VBox):
                 matched.append(summary)
                 labels[message.session_id] = shorten(message.content, 60)
         lines = [
-            f'<li><code>{_short(m.session_id)}</code> {html.escape(agent_name)} · '
+            f'<li><code>{short_id(m.session_id)}</code> {html.escape(agent_name)} · '
             f'{html.escape(m.role)} · {m.created_at:%Y-%m-%d %H:%M}: {_snippet(m.content, text)}'
             "</li>"
             for agent_name, m in hits
@@ -267,18 +262,18 @@ class SessionBrowser(widgets.VBox):
         """Show a session's transcript (by id or unique prefix)."""
         try:
             session = self.store.session(session_id)
-            agent = self.store.repo.get_agent(session.agent_id)
+            agent = self.store.get_agent(session.agent_id)
             history = self.store.history(session.id)
         except Exception as exc:
             self._show_error(error_text(exc))
             return
         self.session_id = session.id
-        with _Quiet(self):
+        with quiet(self):
             if str(session.id) in {v for _, v in self.session_list.options}:
                 self.session_list.value = str(session.id)
         head = (
             f'<div style="font-weight:bold">{html.escape(agent.name)} · session '
-            f"<code>{_short(session.id)}</code> · started {session.created_at:%Y-%m-%d %H:%M} UTC"
+            f"<code>{short_id(session.id)}</code> · started {session.created_at:%Y-%m-%d %H:%M} UTC"
             "</div>"
         )
         body = messages_html(history, agent.name) or f'<div style="{_MUTED}">(no messages)</div>'
@@ -303,9 +298,9 @@ class SessionBrowser(widgets.VBox):
         text = self.store.export(self.session_id, fmt)  # type: ignore[arg-type]
         if path is None:
             session = self.store.session(self.session_id)
-            agent = self.store.repo.get_agent(session.agent_id).name
+            agent = self.store.get_agent(session.agent_id).name
             folder = self.export_dir or Path.cwd()
-            path = folder / f"{agent}-{_short(self.session_id)}.{fmt}"
+            path = folder / f"{agent}-{short_id(self.session_id)}.{fmt}"
         path = Path(path).expanduser()
         path.write_text(text, encoding="utf-8")
         return path
@@ -336,21 +331,6 @@ class SessionBrowser(widgets.VBox):
 
     def __repr__(self) -> str:
         return f"<agentnb.SessionBrowser agent={self.agent!r} sessions={len(self.summaries)}>"
-
-
-class _Quiet:
-    """The browser's own widget changes do not trigger its observers."""
-
-    def __init__(self, browser: SessionBrowser) -> None:
-        self.browser = browser
-        self.before = False
-
-    def __enter__(self) -> None:
-        self.before = self.browser._quiet
-        self.browser._quiet = True
-
-    def __exit__(self, *exc: Any) -> None:
-        self.browser._quiet = self.before
 
 
 __all__ = ["SessionBrowser"]

@@ -37,15 +37,17 @@ from typing import TYPE_CHECKING, Any, Callable, Literal
 from IPython.core.error import UsageError
 from pydantic import BaseModel, PrivateAttr
 
+from ..commands import base as cmds
+from ..commands.chat import ChatArgs, plan_turn
 from ..events import Reply
+from ..render.live import LiveTurn, footer_text
+from ..render.markup import _MUTED, render_markdown
+from ..render.printer import TextPrinter, drive
+from ..text import args_text, shorten
 from .interpolate import interpolate
-from .live import LiveTurn
-from .markup import _MUTED, args_text, render_markdown
-from .parsing import MagicArgumentParser, split_line, user_errors, wants_help
-from .render import shorten
+from .parsing import user_errors
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..agent import Agent
     from ..events import ApprovalRequested, Event
     from .magics import AgentMagics
 
@@ -66,58 +68,37 @@ class TurnInterrupted(KeyboardInterrupt):
 
 
 # -- the cell's arguments ---------------------------------------------------------------
-class ChatArgs(BaseModel):
-    """What a ``%%chat`` line asks for."""
-
-    agent: str | None = None
-    session: str | None = None
-    new: bool = False
-    model: str | None = None
-    format: Format = "markdown"
-    schema_name: str | None = None
-    stream: bool = True
-    tools: bool = True
+FRONT = "cell"  # the %%chat line: the chat command's arguments, as a cell writes them
+USAGE = ("%%chat [NAME] [-s SESSION] [--new] [--model SPEC] "
+         "[--format markdown|text|code|json] [--schema NAME] [--no-stream] [--no-tools]")
+DESCRIPTION = (
+    "Send the cell to an agent and stream its answer into the output.\n"
+    "{var} puts in a notebook variable ({In[n]}, {Out[n]}, {Err} too); {{ and }} are "
+    "literal braces; an unknown {name} stays as written.")
 
 
-def _parser() -> MagicArgumentParser:
-    p = MagicArgumentParser(
-        PROG,
-        usage="%%chat [NAME] [-s SESSION] [--new] [--model SPEC] "
-        "[--format markdown|text|code|json] [--schema NAME] [--no-stream] [--no-tools]",
-        description="Send the cell to an agent and stream its answer into the output.\n"
-        "{var} puts in a notebook variable ({In[n]}, {Out[n]}, {Err} too); {{ and }} are "
-        "literal braces; an unknown {name} stays as written.",
-    )
-    p.add_argument("agent", metavar="NAME", nargs="?",
-                   help="the agent (default: the current one); it becomes current")
-    p.add_argument("-s", "--session", metavar="SESSION",
-                   help="continue this session (id or unique prefix, see %%agent sessions)")
-    p.add_argument("--new", action="store_true", help="start a new session with this cell")
-    p.add_argument("--model", metavar="SPEC",
-                   help="use this model for this turn only (e.g. offline, openai:gpt-4o-mini)")
-    p.add_argument("--format", choices=["markdown", "text", "code", "json"], default="markdown",
-                   help="how to show the answer; code also puts its code into a new cell, "
-                   "json parses it into reply.data")
-    p.add_argument("--schema", metavar="NAME", dest="schema_name",
-                   help="a pydantic model in the notebook; the result is a validated instance")
-    p.add_argument("--no-stream", dest="stream", action="store_false",
-                   help="show the answer once, when it is complete")
-    p.add_argument("--no-tools", dest="tools", action="store_false",
-                   help="no tool calls in this turn")
-    return p
+def _chat_command() -> cmds.Command:
+    return cmds.REGISTRY["chat"]
+
+
+def chat_help() -> str:
+    """``%%chat --help``."""
+    parser = cmds.build_parser(_chat_command(), FRONT, prog=PROG, usage=USAGE)
+    parser.description = DESCRIPTION
+    return parser.format_help().rstrip()
 
 
 def parse_chat_line(line: str) -> ChatArgs | None:
     """The ``%%chat`` line as :class:`ChatArgs`; None after printing ``--help``."""
-    tokens = split_line(line, PROG)
-    parser = _parser()
-    if wants_help(tokens):
-        print(parser.format_help().rstrip())
-        return None
-    args = parser.parse_line(tokens)
-    if args.session and args.new:
-        raise UsageError("%%chat: use either -s SESSION or --new, not both")
-    return ChatArgs(**vars(args))
+    with user_errors():
+        tokens = cmds.split_line(line, PROG)
+        if cmds.wants_help(tokens):
+            print(chat_help())
+            return None
+        args = cmds.parse_tokens(_chat_command(), FRONT, tokens, prog=PROG)
+        if args.session and args.new:
+            raise cmds.UsageProblem("%%chat: use either -s SESSION or --new, not both")
+    return args  # type: ignore[return-value]
 
 
 # -- the result -------------------------------------------------------------------------
@@ -160,24 +141,6 @@ class ChatReply(Reply):
 
 
 # -- rendering --------------------------------------------------------------------------
-def _footer_text(live: LiveTurn, *, session: Any, seconds: float | None, done: bool) -> str:
-    parts = [live.model or "model"]
-    if done or live.input_tokens or live.output_tokens:
-        parts.append(f"{live.input_tokens:,} in / {live.output_tokens:,} out tokens")
-    else:  # providers report usage at the end of a stream: count what arrived
-        parts.append(f"{live.tokens_seen:,} tokens so far")
-    if live.cards:
-        n = len(live.cards)
-        parts.append(f"{n} tool call{'s' if n != 1 else ''}")
-    if session is not None:
-        parts.append(f"session {str(session)[:8]}")
-    if seconds is not None:
-        parts.append(f"{seconds:.1f} s")
-    if not done:
-        parts.append("streaming…")
-    return " · ".join(parts)
-
-
 class _TextCache:
     """Rendered HTML of text pieces, so a growing answer re-renders only its last piece."""
 
@@ -208,7 +171,7 @@ def _bundle(live: LiveTurn, *, agent: str, session: Any, fmt: str, done: bool,
     cache = cache or _TextCache(_text_html(fmt))
     body = live.body_html(collapsible=True, render_text=cache.html,
                           text_class="agentnb-chat-answer", note=note)
-    footer = _footer_text(live, session=session, seconds=seconds, done=done)
+    footer = footer_text(live, session=session, seconds=seconds, done=done)
     status = ("interrupted" if live.interrupted else "error" if live.error
               else "complete" if done else "streaming")
     page = (
@@ -246,8 +209,12 @@ class RichView:
     def __init__(self, live: LiveTurn, *, agent: str, session: Any, fmt: str, rate: float,
                  stream: bool = True, clock: Callable[[], float] = time.monotonic,
                  shell: Any = None, max_bytes_per_second: float = MAX_BYTES_PER_SECOND,
+                 missing_note: Callable[[list[str]], str | None] | None = None,
                  ) -> None:
         self.live = live
+        self.missing_note = missing_note
+        #: a line under the answer about tools this kernel cannot run (said once a session)
+        self.tools_note: str | None = None
         self.shell = shell
         self.agent = agent
         self.session = session
@@ -274,6 +241,8 @@ class RichView:
         return shell.display_pub
 
     def _send(self, *, done: bool = False, note: str | None = None) -> None:
+        if self.tools_note:
+            note = f"{self.tools_note}\n{note}" if note else self.tools_note
         bundle = _bundle(self.live, agent=self.agent, session=self.session, fmt=self.fmt,
                          done=done, seconds=self.clock() - self.started if done else None,
                          note=note, cache=self.cache)
@@ -293,8 +262,10 @@ class RichView:
         self._send()
 
     def event(self, event: "Event") -> None:
-        from ..events import Token, Usage
+        from ..events import Token, TurnStarted, Usage
 
+        if isinstance(event, TurnStarted) and event.missing_tools and self.missing_note:
+            self.tools_note = self.missing_note(list(event.missing_tools))
         if not self.live.apply(event):
             return
         self._dirty = True
@@ -314,56 +285,8 @@ class RichView:
         self._send(done=True, note=note)
 
 
-class TextView:
-    """Prints the turn as it arrives: for a terminal IPython (no notebook front end)."""
-
-    def __init__(self, live: LiveTurn, *, agent: str, session: Any, out: Any = None,
-                 clock: Callable[[], float] = time.monotonic, **_: Any) -> None:
-        self.live = live
-        self.session = session
-        self.out = out or sys.stdout
-        self.clock = clock
-        self.started = clock()
-        self.updates = 0
-        self._at_line_start = True
-
-    def _write(self, text: str) -> None:
-        if text:
-            self.out.write(text)
-            self.out.flush()
-            self._at_line_start = text.endswith("\n")
-            self.updates += 1
-
-    def _line(self, text: str) -> None:
-        self._write(("" if self._at_line_start else "\n") + text + "\n")
-
-    def start(self) -> None:
-        pass
-
-    def event(self, event: "Event") -> None:
-        from ..events import ApprovalRequested, Token, ToolCallFinished, ToolCallStarted
-
-        if not self.live.apply(event):
-            return
-        if isinstance(event, Token):
-            self._write(event.text)
-        elif isinstance(event, (ToolCallStarted, ApprovalRequested)):
-            card = self.live.cards[event.call_id]
-            self._line(f"[tool] {card.name}({shorten(args_text(card.args), 200)}) ...")
-        elif isinstance(event, ToolCallFinished):
-            self._line(self.live.cards[event.call_id].plain())
-
-    def flush(self) -> None:
-        pass
-
-    def finish(self, note: str | None = None) -> None:
-        if self.live.interrupted:
-            self._line("[interrupted]")
-        if note:
-            self._line(note)
-        seconds = self.clock() - self.started
-        self._line("-- " + _footer_text(self.live, session=self.session, seconds=seconds,
-                                        done=True))
+#: The terminal view of ``%%chat`` is the CLI's printer (answer and side lines on stdout).
+TextView = TextPrinter
 
 
 # -- approval ---------------------------------------------------------------------------
@@ -394,17 +317,6 @@ def _schema(nb: "AgentMagics", name: str | None) -> Any:
         raise UsageError(f"%%chat --schema: {name!r} is a {type(value).__name__}, not a "
                          "pydantic model class")
     return value
-
-
-def _session_for(nb: "AgentMagics", agent: "Agent", args: ChatArgs) -> Any:
-    if args.new:
-        return nb.new_session(agent)
-    if args.session:
-        with user_errors():
-            record = agent.resume(args.session)
-        nb.set_current(agent.name, record.id)
-        return record
-    return nb.ensure_session(agent)
 
 
 _FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:\n```|\Z)", re.DOTALL)
@@ -440,30 +352,33 @@ def run_chat(nb: "AgentMagics", line: str, cell: str | None) -> Any:
     if not message:
         raise UsageError("%%chat: the cell is empty; write your message below the %%chat line")
     schema = _schema(nb, args.schema_name)
-    if args.model is not None:
-        from .magics import check_model_spec
-
-        with user_errors():
-            check_model_spec(args.model)
-    agent = nb.require_agent(args.agent)  # the current one applies default_agent
-    session = _session_for(nb, agent, args)
+    with user_errors():
+        plan = plan_turn(nb.context(), args)
+    agent, session = plan.agent, plan.session
 
     live = LiveTurn(message=message)
-    view_class = RichView if nb.rich_display() else TextView
-    view = view_class(live, agent=agent.name, session=session.id, fmt=args.format,
-                      rate=nb.stream_rate, stream=args.stream, shell=nb.shell)
+
+    def missing_note(names: list[str]) -> str | None:
+        return nb.state.missing_note(session.id, names,
+                                     plan.missing_tools_note("notebook", names))
+
+    if nb.rich_display():
+        view: Any = RichView(live, agent=agent.name, session=session.id, fmt=args.format,
+                             rate=nb.stream_rate, stream=args.stream, shell=nb.shell,
+                             missing_note=missing_note)
+    else:
+        view = TextPrinter(live, session=session.id, missing_note=missing_note)
 
     def approve(event: "ApprovalRequested") -> bool:
         view.flush()
         return ask_approval(event)
 
-    events = agent.stream(message, session=session.id, schema=schema, tools=args.tools,
-                          model=args.model, approve=approve)
+    events = agent.stream(message, session=session.id, schema=schema, tools=plan.tools,
+                          model=plan.model, approve=approve)
     with user_errors():  # a model spec whose package is missing, say: before any output
-        reply, interrupted = _drive(events, view)
+        reply, interrupted = drive(events, view)
     live.interrupted = live.interrupted or interrupted
     if reply is not None:
-        nb.set_current(agent.name, reply.session_id)
         # the stored figures (an interrupted stream's are the engine's estimate)
         live.input_tokens = max(live.input_tokens, reply.usage.input_tokens)
         live.output_tokens = max(live.output_tokens, reply.usage.output_tokens)
@@ -486,42 +401,6 @@ def run_chat(nb: "AgentMagics", line: str, cell: str | None) -> Any:
     return nb.last_reply
 
 
-def _drive(events: Any, view: Any) -> "tuple[Reply | None, bool]":
-    """Feed the turn's events to the view; (reply, interrupted).
-
-    A KeyboardInterrupt that lands while the view draws (not while the
-    engine is awaited) is thrown into the event stream, so the engine still
-    stops the turn, stores it and hands back its last events.
-    """
-    from ..events import TurnFinished
-
-    reply = None
-    interrupted = False
-    throw = False
-    started = False
-    while True:
-        try:
-            event = events.throw(KeyboardInterrupt) if throw else next(events)
-        except StopIteration:
-            break
-        except KeyboardInterrupt:
-            interrupted = True
-            break
-        throw = False
-        try:
-            if not started:  # the turn is under way: show that at once
-                started = True
-                view.start()
-            if isinstance(event, TurnFinished):
-                reply = event.reply
-                if reply.status == "interrupted":
-                    interrupted = True
-            view.event(event)
-        except KeyboardInterrupt:
-            interrupted = throw = True
-    return reply, interrupted
-
-
 def _after(nb: "AgentMagics", args: ChatArgs, live: LiveTurn, reply: "Reply | None") -> str | None:
     """Apply ``--format code|json`` to a finished answer; a note for the output, if any."""
     if reply is None or reply.status != "complete":
@@ -540,5 +419,5 @@ def _after(nb: "AgentMagics", args: ChatArgs, live: LiveTurn, reply: "Reply | No
     return None
 
 
-__all__ = ["ChatArgs", "ChatReply", "RichView", "TextView", "ask_approval", "code_of", "json_of",
-           "parse_chat_line", "run_chat"]
+__all__ = ["ChatArgs", "ChatReply", "RichView", "TextView", "ask_approval", "chat_help",
+           "code_of", "json_of", "parse_chat_line", "run_chat"]

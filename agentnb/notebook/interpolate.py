@@ -12,17 +12,10 @@
 
 from __future__ import annotations
 
-import re
-import string
 import traceback
-from typing import Any, Mapping
 
-_FIELD = re.compile(
-    r"\{\{|\}\}"
-    r"|\{(?P<field>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*|\[[^\[\]{}]*\])*)"
-    r"(?:!(?P<conv>[rsa]))?(?::(?P<spec>[^{}]*))?\}"
-)
-_FORMATTER = string.Formatter()
+from ..text import interpolate  # the one rule (also agent.map's prompts)
+
 _IPYTHON_CORE = "IPython/core/"
 
 
@@ -55,25 +48,6 @@ class ErrorHistory(dict):
 
     def __str__(self) -> str:
         return self.latest()
-
-
-def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
-    """``text`` with each resolvable ``{field}`` replaced by its value (see module doc)."""
-
-    def replace(match: re.Match) -> str:
-        whole = match.group(0)
-        if whole == "{{":
-            return "{"
-        if whole == "}}":
-            return "}"
-        try:
-            value, _ = _FORMATTER.get_field(match.group("field"), (), namespace)
-            value = _FORMATTER.convert_field(value, match.group("conv"))
-            return _FORMATTER.format_field(value, match.group("spec") or "")
-        except Exception:  # unknown name, bad index, bad spec: leave it as written
-            return whole
-
-    return _FIELD.sub(replace, text)
 
 
 __all__ = ["ErrorHistory", "exception_text", "interpolate"]

@@ -6,16 +6,14 @@ registry that ``%agent tool`` fills. Everything a front end inside the
 kernel needs (``%%chat``, the panel) reaches that state through this
 object; get it with :func:`agentnb.notebook.extension.get_magics`.
 
-The subcommands themselves live in :mod:`agentnb.notebook.commands`; this
-module only splits the line and dispatches. Importing it costs nothing
+The subcommands themselves are the command layer's (:mod:`agentnb.commands`);
+:mod:`.dispatch` splits the line, runs one and shows its result. Importing it costs nothing
 heavy: the store, pandas, langchain and ipywidgets load on first use.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import sys
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -25,19 +23,16 @@ from traitlets import CaselessStrEnum, Float, Int, TraitError, Unicode, observe,
 from traitlets.config import Configurable
 
 from .parsing import user_errors
+from .state import NotebookState
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..agent import Agent
     from ..api import Store
-    from ..schemas import AgentRecord, SessionRecord
+    from ..commands.base import Context
 
 #: ``offline``, or ``provider:model`` (``openai:gpt-4o-mini``, ``ollama:llama3``).
 _MODEL_SPEC = re.compile(r"^(offline|[A-Za-z][A-Za-z0-9_.-]*:\S+)$")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+._-]*://")
-
-NO_AGENT_HINT = (
-    "no current agent; create one with %agent create NAME, or pick one with %agent use NAME"
-)
 
 
 @magics_class
@@ -72,13 +67,10 @@ class AgentMagics(Magics, Configurable):
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         # State first: loading config in super().__init__ fires the observers below.
-        self._store: Store | None = None
-        self._tools: Any = None
-        self._current_agent: str | None = None
-        self._current_session: uuid.UUID | None = None
-        self._default_checked = False
         from .interpolate import ErrorHistory
 
+        self.state = NotebookState(self._connect, default_agent=lambda: self.default_agent,
+                                   shell=shell)
         #: ``{Err}`` / ``{Err[n]}`` in ``%%chat``: the exception each cell raised.
         self.error_history = ErrorHistory()
         #: The Reply of the last ``%%chat`` turn (also when it was interrupted).
@@ -96,9 +88,10 @@ class AgentMagics(Magics, Configurable):
             )
         if value:
             from ..errors import UserError
+            from ..models import parse_model_spec
 
             try:
-                check_model_spec(value)
+                parse_model_spec(value)
             except UserError as exc:
                 raise TraitError(f"AgentMagics.default_model: {exc}") from None
         return value
@@ -138,156 +131,88 @@ class AgentMagics(Magics, Configurable):
     @observe("database_url")
     def _store_changed(self, change: Any) -> None:
         # Another store: the current agent and session belonged to the old one.
-        self.close()
-        self._current_agent = None
-        self._current_session = None
-        self._default_checked = False
+        self.state.close()
 
     @observe("default_agent")
     def _default_changed(self, change: Any) -> None:
-        self._default_checked = False
+        self.state.reset_default()
 
     # -- state the front ends share ---------------------------------------------
+    def _connect(self) -> "Store":
+        from ..api import connect
+
+        with user_errors():
+            # built-in tools (list_variables, describe_variable, run_python) and tools
+            # named in an agent's config resolve from the notebook's namespace
+            return connect(self.database_url or None,
+                           namespace=getattr(self.shell, "user_ns", None))
+
     @property
     def store(self) -> "Store":
         """The store this notebook uses, opened on first use."""
-        if self._store is None:
-            from ..api import connect
-
-            with user_errors():
-                self._store = connect(self.database_url or None)
-            # built-in tools (list_variables, describe_variable, run_python) and
-            # tools named in an agent's config resolve from the notebook
-            self._store.namespace = getattr(self.shell, "user_ns", None)
-            if self._tools is not None:  # functions registered before the store opened
-                for spec in self._tools.specs():
-                    self._store.tools.register(spec)
-            self._tools = None
-        return self._store
+        return self.state.store
 
     def close(self) -> None:
         """Release the store (it reopens on next use)."""
-        if self._store is not None:
-            self._store.close()
-            self._store = None
+        self.state.close()
 
     @property
     def tools(self) -> Any:
         """The notebook's :class:`agentnb.tools.ToolRegistry` (``%agent tool`` fills it)."""
-        # One registry per process: the store's, which the engine resolves tools from.
         return self.store.tools
 
     @property
     def current_agent(self) -> str | None:
         """The current agent's name, or None (``default_agent`` applies on first use)."""
-        self._apply_default_agent()
-        return self._current_agent
+        with user_errors():
+            current = self.state.current()
+        return current.name if current is not None else None
 
     @property
     def current_session(self) -> uuid.UUID | None:
         """The id of the current session, or None until a chat or ``%agent new`` starts one."""
-        self._apply_default_agent()
-        return self._current_session
+        with user_errors():
+            current = self.state.current()
+        return current.session_id if current is not None else None
 
-    def set_current(self, agent: str | None, session: uuid.UUID | str | None = None) -> None:
-        """Make ``agent`` (a name) and ``session`` (an id) current; no store access."""
-        self._current_agent = agent
-        self._current_session = uuid.UUID(str(session)) if session is not None else None
-        self._default_checked = True
-
-    def _apply_default_agent(self) -> None:
-        if self._default_checked or self._current_agent is not None:
-            return
-        self._default_checked = True
-        if not self.default_agent:
-            return
-        record = self.store.repo.find_agent(self.default_agent)
-        if record is not None:
-            latest = self.store.repo.latest_session(record.id)
-            self.set_current(record.name, latest.id if latest else None)
-
-    def current_record(self) -> "AgentRecord | None":
-        """The current agent's record; None (and current cleared) if it is gone."""
-        name = self.current_agent
-        if name is None:
-            return None
-        record = self.store.repo.find_agent(name)
-        if record is None:  # deleted or renamed from another kernel or the CLI
-            self.set_current(None)
-        return record
+    def current_handle(self) -> "Agent | None":
+        """The current agent's handle (its current session with it), or None."""
+        with user_errors():
+            return self.state.current()
 
     def require_agent(self, name: str | None = None) -> "Agent":
         """The handle of agent ``name``, or of the current agent; UsageError if none."""
-        if name is None:
-            name = self.current_agent
-            if name is None:
-                raise UsageError(NO_AGENT_HINT)
         with user_errors():
-            return self.store.agent(name)
+            return self.context().agent(name)
 
-    def use_agent(self, name: str, *, resume: bool = True) -> "tuple[Agent, SessionRecord | None]":
-        """Make ``name`` current; its latest session becomes current when ``resume``."""
-        agent = self.require_agent(name)
-        session = self.store.repo.latest_session(agent.id) if resume else None
-        self.set_current(agent.name, session.id if session else None)
-        return agent, session
+    def set_current(self, agent: "str | Agent | None",
+                    session: uuid.UUID | str | None = None) -> None:
+        """Make ``agent`` (a name or handle) current, with ``session`` as its current session."""
+        if agent is None:
+            self.state.set_current(None)
+            return
+        with user_errors():
+            handle = (self.state.handle(self.store, agent) if isinstance(agent, str)
+                      else agent)
+            if session is not None:
+                handle.resume(session)
+        self.state.set_current(handle)
 
-    def session_attrs(self) -> dict[str, Any]:
-        """What a new session records about where it started (notebook path, kernel id)."""
-        attrs: dict[str, Any] = {"source": "notebook"}
-        ns = getattr(self.shell, "user_ns", {}) or {}
-        path = (
-            ns.get("__vsc_ipynb_file__")
-            or ns.get("__session__")
-            or os.environ.get("JPY_SESSION_NAME")
+    def context(self) -> "Context":
+        """The command context of this notebook (see :mod:`agentnb.commands`)."""
+        from ..commands.base import Context
+
+        def loaded_settings() -> Any:
+            from ..config import load_settings
+
+            return load_settings(database_url=self.database_url or None)
+
+        return Context(
+            "notebook", lambda create: self.state.store, state=self.state,
+            namespace=getattr(self.shell, "user_ns", None),
+            default_model=self.default_model or None, history_limit=self.history_limit,
+            loaded_settings=loaded_settings,
         )
-        if path:
-            attrs["notebook"] = str(path)
-        kernel = _kernel_id()
-        if kernel:
-            attrs["kernel"] = kernel
-        return attrs
-
-    def _handle(self, agent: "str | Agent | None") -> "Agent":
-        if agent is not None and not isinstance(agent, str):
-            return agent  # a handle the caller already has: no second lookup
-        return self.require_agent(agent)
-
-    def new_session(self, agent: "str | Agent | None" = None, *,
-                    title: str | None = None) -> "SessionRecord":
-        """Start a new session of ``agent`` (a name or handle; default: the current one)."""
-        handle = self._handle(agent)
-        with user_errors():
-            session = self.store.repo.create_session(
-                handle.id, title=title, attrs=self.session_attrs()
-            )
-        self.set_current(handle.name, session.id)
-        return session
-
-    def ensure_session(self, agent: "str | Agent | None" = None) -> "SessionRecord":
-        """The session a chat with ``agent`` (default: the current agent) continues.
-
-        ``%%chat`` calls this before a turn. The current session if it belongs
-        to that agent; else that agent's latest session; else a new one (so a
-        notebook's first chat creates its session lazily). The agent and the
-        session become current.
-        """
-        handle = self._handle(agent)
-        if handle.name == self._current_agent and self._current_session is not None:
-            from ..errors import NotFoundError
-
-            try:
-                session = self.store.repo.get_session(self._current_session)
-            except NotFoundError:  # deleted from another kernel or the CLI: start over
-                session = None
-            if session is not None and session.agent_id == handle.id:
-                return session
-        else:
-            latest = self.store.repo.latest_session(handle.id)
-            if latest is not None:
-                self.set_current(handle.name, latest.id)
-                return latest
-        return self.new_session(handle)
 
     def rich_display(self) -> bool:
         """True when ``%%chat`` draws HTML outputs (a notebook), False to print text."""
@@ -350,32 +275,8 @@ class AgentMagics(Magics, Configurable):
         ``%%chat [NAME]`` (a cell magic) sends a cell to an agent. ``%agent help`` lists every subcommand; ``%agent SUBCOMMAND --help``
         shows its arguments. Settings: ``%config AgentMagics``.
         """
-        from .commands import dispatch
+        from .dispatch import dispatch
 
         return dispatch(self, line)
 
 
-def check_model_spec(spec: str) -> None:
-    """Raise a UserError if ``spec`` names no known provider (see :mod:`agentnb.models`)."""
-    try:
-        from ..models import parse_model_spec
-    except ImportError:  # pragma: no cover - the models package is part of agentnb
-        return
-    parse_model_spec(spec)
-
-
-def _kernel_id() -> str | None:
-    """The Jupyter kernel id from the connection file name, when running in a kernel."""
-    if "ipykernel" not in sys.modules:
-        return None
-    try:
-        from ipykernel.connect import get_connection_file
-
-        name = os.path.basename(get_connection_file())
-    except Exception:
-        return None
-    match = re.match(r"kernel-(.+)\.json$", name)
-    return match.group(1) if match else None
-
-
-__all__ = ["AgentMagics", "NO_AGENT_HINT", "check_model_spec"]

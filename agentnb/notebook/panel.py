@@ -47,19 +47,18 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import ipywidgets as widgets
 
-from .live import LiveTurn as _LiveTurn
-from .markup import (
+from ..render.live import LiveTurn as _LiveTurn
+from ..render.markup import (
     _MUTED,
-    args_text,
     error_html,
-    error_text,
     messages_html,
     render_markdown,
     scroll_box,
     session_label,
     tool_card_html,
 )
-from .render import shorten
+from ..text import args_text, error_text, shorten
+from .state import default_store, quiet, notebook_state
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..agent import Agent
@@ -196,7 +195,7 @@ class ChatPanel(widgets.VBox):
     def store(self) -> "Store":
         """The store this panel reads and writes (opened on first use)."""
         if self._store is None:
-            self._store = _default_store()
+            self._store = default_store()
         return self._store
 
     @property
@@ -248,7 +247,7 @@ class ChatPanel(widgets.VBox):
         elif session is not None:
             record = self._agent.resume(session)
         else:
-            record = self.store.repo.latest_session(self._agent.id)
+            record = self._agent.current_session()
         self.session_id = record.id if record is not None else None
         self._fill_sessions()
         self._load_history()
@@ -408,8 +407,7 @@ class ChatPanel(widgets.VBox):
             if self._stop_early:  # Stop was pressed before this task first ran
                 raise asyncio.CancelledError
             if self.session_id is None:
-                record = await asyncio.to_thread(
-                    self.store.repo.create_session, agent.id, attrs=_session_attrs())
+                record = await asyncio.to_thread(agent.new_session, **_session_attrs())
                 self.session_id = record.id
                 self._fill_sessions()
             async for event in agent.astream(message, session=self.session_id,
@@ -483,9 +481,12 @@ class ChatPanel(widgets.VBox):
         to the conversation the user just had (when the panel uses the
         notebook's own store).
         """
-        magics = _notebook_magics()
-        if magics is not None and magics._store is self._store and self.session_id:
-            magics.set_current(agent, self.session_id)
+        state = notebook_state()
+        if (state is not None and state.store_is_open and state.store is self._store
+                and self.session_id):
+            handle = state.handle(state.store, agent)
+            handle.resume(self.session_id)
+            state.set_current(handle)
 
     async def _approve(self, event: "ApprovalRequested") -> bool:
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
@@ -572,8 +573,8 @@ class ChatPanel(widgets.VBox):
         self.agent_picker.disabled = running
         self.session_picker.disabled = running or no_agent
 
-    def _quietly(self) -> "_Quiet":
-        return _Quiet(self)
+    def _quietly(self) -> "quiet":
+        return quiet(self)
 
     def close(self) -> None:
         """Stop a running turn and close the panel's widgets."""
@@ -588,21 +589,6 @@ class ChatPanel(widgets.VBox):
     def __repr__(self) -> str:
         session = str(self.session_id)[:8] if self.session_id else "new"
         return f"<agentnb.ChatPanel agent={self.agent_name!r} session={session}>"
-
-
-class _Quiet:
-    """Context manager: the panel's own widget changes do not trigger its observers."""
-
-    def __init__(self, panel: ChatPanel) -> None:
-        self.panel = panel
-        self.before = False
-
-    def __enter__(self) -> None:
-        self.before = self.panel._quiet
-        self.panel._quiet = True
-
-    def __exit__(self, *exc: Any) -> None:
-        self.panel._quiet = self.before
 
 
 def _token_figures(history: Sequence["MessageRecord"]) -> tuple[int, int, int, int, int]:
@@ -620,34 +606,9 @@ def _token_figures(history: Sequence["MessageRecord"]) -> tuple[int, int, int, i
     return turns, last_in, last_out, total_in, total_out
 
 
-def _notebook_magics() -> Any:
-    """The running notebook's AgentMagics, or None (no IPython, or agentnb not loaded)."""
-    import sys
-
-    if "IPython" not in sys.modules:
-        return None
-    from IPython import get_ipython
-
-    shell = get_ipython()
-    if shell is None:
-        return None
-    from .extension import _registered
-
-    return _registered(shell)
-
-
-def _default_store() -> "Store":
-    magics = _notebook_magics()
-    if magics is not None:
-        return magics.store
-    from ..api import connect
-
-    return connect()
-
-
 def _session_attrs() -> dict[str, Any]:
-    magics = _notebook_magics()
-    attrs = magics.session_attrs() if magics is not None else {}
+    state = notebook_state()
+    attrs = state.session_attrs() if state is not None else {}
     attrs["source"] = "panel"
     return attrs
 

@@ -44,6 +44,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 
+from ..config import duckdb_file
 from ..errors import StoreLockedError
 
 log = logging.getLogger(__name__)
@@ -163,17 +164,6 @@ def is_lock_error(exc: BaseException) -> bool:
     """True when ``exc`` says another process holds the DuckDB file."""
     text = str(getattr(exc, "orig", None) or exc)
     return "Could not set lock" in text or "Conflicting lock" in text
-
-
-def duckdb_file(url: str) -> Path | None:
-    """The database file of a ``duckdb:///`` URL (None for memory or other dialects)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "duckdb":
-        return None
-    database = parsed.database
-    if not database or database == ":memory:" or database.startswith(":memory:"):
-        return None
-    return Path(database).expanduser()
 
 
 def create_store_engine(url: str, lock_timeout: float = 30.0) -> Engine:

@@ -79,12 +79,8 @@ class Database:
     def read(self) -> Iterator[Connection]:
         """A connection for reads; anything left uncommitted is rolled back."""
         self.ensure_schema()
-        with self.holder.connect() as conn:
-            try:
-                yield conn
-            finally:
-                if conn.in_transaction():
-                    conn.rollback()
+        with self.raw() as conn:
+            yield conn
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

@@ -7,7 +7,6 @@ conversation is written by :meth:`Repository.append_turn` in one transaction.
 
 from __future__ import annotations
 
-import difflib
 import json
 import uuid
 from datetime import datetime
@@ -16,6 +15,7 @@ from typing import Any, Iterable, Literal, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ..text import did_you_mean, excerpt
 from ..errors import AlreadyExistsError, InvalidNameError, InvalidValueError, NotFoundError
 from ..schemas import (
     NAME_PATTERN,
@@ -99,7 +99,7 @@ class Repository:
             row = self._agent_row(conn, name_or_id)
             if row is None:
                 names = [r.name for r in conn.execute(sa.select(agents_t.c.name))]
-                raise NotFoundError(_not_found("agent", str(name_or_id), names))
+                raise NotFoundError(_not_found("agent", str(name_or_id), names), see="agents list")
             return AgentRecord.model_validate(row._mapping)
 
     def find_agent(self, name: str) -> AgentRecord | None:
@@ -146,23 +146,11 @@ class Repository:
         """
         with self.db.write() as conn:
             row = self._require_agent(conn, name_or_id)
-            session_ids = sa.select(sessions_t.c.id).where(sessions_t.c.agent_id == row.id)
-            message_ids = sa.select(messages_t.c.id).where(messages_t.c.session_id.in_(session_ids))
-            counts = {
-                "tool_calls": conn.execute(
-                    tool_calls_t.delete().where(tool_calls_t.c.message_id.in_(message_ids))
-                ).rowcount,
-                "messages": conn.execute(
-                    messages_t.delete().where(messages_t.c.session_id.in_(session_ids))
-                ).rowcount,
-                "sessions": conn.execute(
-                    sessions_t.delete().where(sessions_t.c.agent_id == row.id)
-                ).rowcount,
-                "api_keys": conn.execute(
-                    api_keys_t.delete().where(api_keys_t.c.agent_id == row.id)
-                ).rowcount,
-                "agents": conn.execute(agents_t.delete().where(agents_t.c.id == row.id)).rowcount,
-            }
+            counts = _delete_sessions(conn, sessions_t.c.agent_id == row.id)
+            counts["api_keys"] = conn.execute(
+                api_keys_t.delete().where(api_keys_t.c.agent_id == row.id)).rowcount
+            counts["agents"] = conn.execute(
+                agents_t.delete().where(agents_t.c.id == row.id)).rowcount
         return counts
 
     def _agent_row(self, conn: Connection, name_or_id: str | uuid.UUID):
@@ -176,7 +164,7 @@ class Repository:
         row = self._agent_row(conn, name_or_id)
         if row is None:
             names = [r.name for r in conn.execute(sa.select(agents_t.c.name))]
-            raise NotFoundError(_not_found("agent", str(name_or_id), names))
+            raise NotFoundError(_not_found("agent", str(name_or_id), names), see="agents list")
         return row
 
     # -- sessions -------------------------------------------------------------
@@ -284,6 +272,17 @@ class Repository:
             )
         return out
 
+    def session_counts(self) -> dict[str, int]:
+        """Sessions per agent name, counted by the database (agents without any left out)."""
+        query = (
+            sa.select(agents_t.c.name, sa.func.count())
+            .select_from(sessions_t)
+            .join(agents_t, agents_t.c.id == sessions_t.c.agent_id)
+            .group_by(agents_t.c.name)
+        )
+        with self.db.read() as conn:
+            return {name: int(n) for name, n in conn.execute(query).all()}
+
     def update_session(
         self,
         session_id: uuid.UUID,
@@ -307,21 +306,10 @@ class Repository:
         """Delete one session with its messages and tool calls."""
         with self.db.write() as conn:
             row = self._require_session(conn, session_id)
-            message_ids = sa.select(messages_t.c.id).where(messages_t.c.session_id == row.id)
-            return {
-                "tool_calls": conn.execute(
-                    tool_calls_t.delete().where(tool_calls_t.c.message_id.in_(message_ids))
-                ).rowcount,
-                "messages": conn.execute(
-                    messages_t.delete().where(messages_t.c.session_id == row.id)
-                ).rowcount,
-                "sessions": conn.execute(
-                    sessions_t.delete().where(sessions_t.c.id == row.id)
-                ).rowcount,
-            }
+            return _delete_sessions(conn, sessions_t.c.id == row.id)
 
     def _require_session(self, conn: Connection, session_id: str | uuid.UUID):
-        return _one_by_id(conn, sessions_t, session_id, "session", "agentnb sessions list")
+        return _one_by_id(conn, sessions_t, session_id, "session", "sessions list")
 
     # -- messages -------------------------------------------------------------
     def append_turn(
@@ -522,7 +510,7 @@ class Repository:
     def revoke_key(self, key_id: str | uuid.UUID) -> ApiKeyRecord:
         """Deactivate a key by id or unique id prefix."""
         with self.db.write() as conn:
-            found = _one_by_id(conn, api_keys_t, key_id, "API key", "agentnb keys list")
+            found = _one_by_id(conn, api_keys_t, key_id, "API key", "keys list")
             conn.execute(
                 api_keys_t.update().where(api_keys_t.c.id == found.id).values(is_active=False)
             )
@@ -594,7 +582,7 @@ class Repository:
             rows = conn.execute(query).all()
         return [
             UsageRow(
-                key=str(r.key),
+                key=_canonical_id(r.key) if by == "session" else str(r.key),
                 turns=int(r.turns or 0),
                 messages=int(r.messages or 0),
                 input_tokens=int(r.input_tokens or 0),
@@ -616,10 +604,13 @@ class Repository:
 
 def _one_by_id(conn: Connection, table: sa.Table, wanted: str | uuid.UUID, kind: str,
                listing: str):
-    """The one row whose id is ``wanted`` or starts with it; clear errors otherwise."""
+    """The one row whose id is ``wanted`` or starts with it; clear errors otherwise.
+
+    ``listing``: the command that lists the ids (``"sessions list"``).
+    """
     rows = conn.execute(sa.select(table).where(id_clause(table.c.id, wanted)).limit(2)).all()
     if not rows:
-        raise NotFoundError(f"no {kind} {wanted!s} (see: {listing})")
+        raise NotFoundError(f"no {kind} {excerpt(str(wanted), 40)[1:-1]}", see=listing)
     if len(rows) > 1:
         raise InvalidValueError(f"{kind} id prefix {wanted!s} is ambiguous; type more digits")
     return rows[0]
@@ -627,12 +618,35 @@ def _one_by_id(conn: Connection, table: sa.Table, wanted: str | uuid.UUID, kind:
 
 def _not_found(kind: str, wanted: str, names: Iterable[str]) -> str:
     names = list(names)
-    close = difflib.get_close_matches(wanted, names, n=1, cutoff=0.6)
+    close = did_you_mean(wanted, names)
+    shown = excerpt(wanted)
     if close:
-        return f"no {kind} named {wanted!r}; did you mean {close[0]!r}?"
+        return f"no {kind} named {shown}; did you mean {close!r}?"
     if names:
-        return f"no {kind} named {wanted!r} (have: {', '.join(sorted(names)[:10])})"
-    return f"no {kind} named {wanted!r} (none exist yet; create one first)"
+        return f"no {kind} named {shown} (have: {', '.join(sorted(names)[:10])})"
+    return f"no {kind} named {shown} (none exist yet; create one first)"
+
+
+def _delete_sessions(conn: Connection, which: sa.ColumnElement[bool]) -> dict[str, int]:
+    """Delete the sessions ``which`` selects with their messages and tool calls, children
+    first (DuckDB cannot cascade); rows removed per table."""
+    session_ids = sa.select(sessions_t.c.id).where(which)
+    message_ids = sa.select(messages_t.c.id).where(messages_t.c.session_id.in_(session_ids))
+    return {
+        "tool_calls": conn.execute(
+            tool_calls_t.delete().where(tool_calls_t.c.message_id.in_(message_ids))).rowcount,
+        "messages": conn.execute(
+            messages_t.delete().where(messages_t.c.session_id.in_(session_ids))).rowcount,
+        "sessions": conn.execute(sessions_t.delete().where(which)).rowcount,
+    }
+
+
+def _canonical_id(value: Any) -> str:
+    """An id as text the same way on every dialect (SQLite keeps UUIDs as 32 hex digits)."""
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        return str(value)
 
 
 def _chunks(items: list, size: int):

@@ -85,7 +85,7 @@ def load_template(name: str, settings: Settings | None = None) -> Template:
 
     close = difflib.get_close_matches(name, names, n=1)
     hint = f"did you mean {close[0]!r}?" if close else f"have: {', '.join(names)}"
-    raise NotFoundError(f"no template named {name!r}; {hint}")
+    raise NotFoundError(f"no template named {name!r}; {hint}", see="templates list")
 
 
 __all__ = ["Template", "list_templates", "load_template"]

@@ -189,7 +189,7 @@ async def _guarded(awaitable: Any) -> Any:
 def _error_text(exc: BaseException) -> str:
     if isinstance(exc, ToolException):  # written for the model: the message alone
         return str(exc) or type(exc).__name__
-    message = str(exc).strip()
+    message = str(exc).strip()  # the whole message: the model reads it, tracebacks included
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 

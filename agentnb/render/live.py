@@ -15,16 +15,15 @@ import html
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
+from ..text import args_text, shorten
 from .markup import (
     _MUTED,
     _role_html,
-    args_text,
     error_html,
     interrupted_html,
     render_markdown,
     tool_card_html,
 )
-from .render import shorten
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..events import Event
@@ -181,4 +180,23 @@ class LiveTurn:
         return "\n\n".join(p.strip("\n") for p in out if p)
 
 
-__all__ = ["LiveTurn", "ToolCard"]
+def footer_text(live: LiveTurn, *, session: Any, seconds: float | None, done: bool) -> str:
+    """The line under a turn: model, tokens, tool calls, session, seconds (and "streaming…")."""
+    parts = [live.model or "model"]
+    if done or live.input_tokens or live.output_tokens:
+        parts.append(f"{live.input_tokens:,} in / {live.output_tokens:,} out tokens")
+    else:  # providers report usage at the end of a stream: count what arrived
+        parts.append(f"{live.tokens_seen:,} tokens so far")
+    if live.cards:
+        n = len(live.cards)
+        parts.append(f"{n} tool call{'s' if n != 1 else ''}")
+    if session is not None:
+        parts.append(f"session {str(session)[:8]}")
+    if seconds is not None:
+        parts.append(f"{seconds:.1f} s")
+    if not done:
+        parts.append("streaming…")
+    return " · ".join(parts)
+
+
+__all__ = ["LiveTurn", "ToolCard", "footer_text"]

@@ -1,9 +1,13 @@
-"""Result objects the magics return: rich in a notebook, aligned text in a terminal.
+"""Result objects the commands return: HTML in a notebook, text in a terminal, JSON.
 
-Each object has ``_repr_html_`` (or ``_repr_markdown_``) for Jupyter and a
-``__repr__`` that reads well in a terminal or a log, so one return value
-serves both front ends. Every piece of user data is passed through
-:func:`html.escape` before it reaches HTML.
+Every command of :mod:`agentnb.commands` returns one of these. Each has
+``_repr_html_`` (or ``_repr_markdown_``) for Jupyter, :meth:`Result.to_text`
+(also its ``repr``) for a terminal, a log or the CLI, and :meth:`Result.to_json`
+for ``--json`` and HTTP, so one return value serves every front end. Every
+piece of user data is passed through :func:`html.escape` before it reaches HTML.
+
+One rule formats a value in a table or a key-value list (:func:`format_cell`):
+integers with thousands separators, ``None`` as ``-``, times to the minute.
 
 Only the standard library is imported here: the extension loads this module
 without paying for pandas or ipywidgets.
@@ -15,15 +19,25 @@ import html
 from datetime import date, datetime
 from typing import Any, Iterable, Sequence
 
+from ..text import args_text, shorten
+
 _TABLE_STYLE = "border-collapse:collapse;font-size:0.9em"
 _CELL_STYLE = "padding:2px 8px;text-align:{align};vertical-align:top"
 _CAPTION_STYLE = "caption-side:top;text-align:left;font-weight:bold;padding:2px 0"
 
 
+#: How a missing value (None) reads in a table.
+MISSING = "-"
+
+
 def format_cell(value: Any) -> str:
-    """The text a table shows for one value (dates to the minute, no ``None``)."""
+    """The text a table shows for one value (the one rule of every front end).
+
+    ``None`` -> ``-``; booleans -> yes/no; datetimes to the minute; integers
+    with thousands separators; floats to 6 significant digits; lists joined.
+    """
     if value is None:
-        return ""
+        return MISSING
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, datetime):
@@ -31,27 +45,61 @@ def format_cell(value: Any) -> str:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, float):
-        return f"{value:,.2f}"
+        return f"{value:,.6g}"
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, (list, tuple, set)):
-        return ", ".join(format_cell(v) for v in value)
+        return ", ".join(format_cell(v) for v in value) or MISSING
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v!r}" for k, v in value.items()) or MISSING
     return str(value)
 
 
-def shorten(text: str | None, width: int = 60) -> str:
-    """``text`` on one line, cut to ``width`` characters with an ellipsis."""
-    if not text:
-        return ""
-    one_line = " ".join(str(text).split())
-    return one_line if len(one_line) <= width else one_line[: width - 1] + "…"
+def to_jsonable(value: Any) -> Any:
+    """``value`` with datetimes, UUIDs, paths and pydantic models made JSON-friendly."""
+    import uuid
+    from pathlib import PurePath
+
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, (uuid.UUID, PurePath)):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [to_jsonable(v) for v in value]
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    return value
+
+
+class Result:
+    """Base of the result objects: text (also the repr), HTML, JSON, and plain data.
+
+    ``data``: what ``--json`` and HTTP return (default: derived from what is shown).
+    """
+
+    data: Any = None
+
+    def to_text(self) -> str:  # pragma: no cover - every subclass has its own
+        raise NotImplementedError
+
+    def to_json(self) -> Any:
+        return to_jsonable(self.data)
+
+    def __repr__(self) -> str:
+        return self.to_text()
+
+    def __str__(self) -> str:
+        return self.to_text()
 
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-class Table:
+class Table(Result):
     """Rows under named columns; numbers are right-aligned.
 
     ``columns`` and ``rows`` stay available as attributes, so a caller can
@@ -65,17 +113,24 @@ class Table:
         title: str | None = None,
         *,
         empty: str = "(none)",
+        data: Any = None,
     ) -> None:
         self.columns = list(columns)
         self.rows = [list(r) for r in rows]
         self.title = title
         self.empty = empty
+        self.data = data
         for row in self.rows:
             if len(row) != len(self.columns):
                 raise ValueError(f"row has {len(row)} values for {len(self.columns)} columns")
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def to_json(self) -> Any:
+        if self.data is not None:
+            return to_jsonable(self.data)
+        return [to_jsonable(dict(zip(self.columns, row))) for row in self.rows]
 
     def _numeric_columns(self) -> list[bool]:
         return [
@@ -109,7 +164,7 @@ class Table:
         parts.append("</tbody></table>")
         return "".join(parts)
 
-    def __repr__(self) -> str:
+    def to_text(self) -> str:
         numeric = self._numeric_columns()
         cells = [[format_cell(v) for v in row] for row in self.rows]
         widths = [
@@ -131,12 +186,19 @@ class Table:
         return "\n".join(lines)
 
 
-class KeyValues:
+class KeyValues(Result):
     """Labelled values, one per line (an agent's config, the status)."""
 
-    def __init__(self, items: Iterable[tuple[str, Any]], title: str | None = None) -> None:
+    def __init__(self, items: Iterable[tuple[str, Any]], title: str | None = None, *,
+                 data: Any = None) -> None:
         self.items = [(str(k), v) for k, v in items]
         self.title = title
+        self.data = data
+
+    def to_json(self) -> Any:
+        if self.data is not None:
+            return to_jsonable(self.data)
+        return {k: to_jsonable(v) for k, v in self.items}
 
     def __getitem__(self, key: str) -> Any:
         for k, v in self.items:
@@ -158,7 +220,7 @@ class KeyValues:
         parts.append("</table>")
         return "".join(parts)
 
-    def __repr__(self) -> str:
+    def to_text(self) -> str:
         width = max((len(k) for k, _ in self.items), default=0)
         lines = [self.title] if self.title else []
         for key, value in self.items:
@@ -168,15 +230,22 @@ class KeyValues:
         return "\n".join(lines)
 
 
-class Notice:
+class Notice(Result):
     """A one-line outcome ("created agent 'calc'"), or a warning."""
 
     _COLORS = {"info": "#2a7ae2", "success": "#2e9d4e", "warning": "#c77c02"}
 
-    def __init__(self, text: str, level: str = "info", *, detail: str | None = None) -> None:
+    def __init__(self, text: str, level: str = "info", *, detail: str | None = None,
+                 data: Any = None) -> None:
         self.text = text
         self.level = level if level in self._COLORS else "info"
         self.detail = detail
+        self.data = data
+
+    def to_json(self) -> Any:
+        if self.data is not None:
+            return to_jsonable(self.data)
+        return {"message": self.text}
 
     def _repr_html_(self) -> str:
         color = self._COLORS[self.level]
@@ -190,18 +259,19 @@ class Notice:
             f'padding:2px 8px">{html.escape(self.text)}{detail}</div>'
         )
 
-    def __repr__(self) -> str:
+    def to_text(self) -> str:
         prefix = "warning: " if self.level == "warning" else ""
         return prefix + self.text + (f"\n{self.detail}" if self.detail else "")
 
 
-class SecretNotice:
+class SecretNotice(Result):
     """A secret shown once (a new API key), with a warning; never stored by agentnb."""
 
-    def __init__(self, label: str, secret: str, warning: str) -> None:
+    def __init__(self, label: str, secret: str, warning: str, *, data: Any = None) -> None:
         self.label = label
         self.secret = secret
         self.warning = warning
+        self.data = data
 
     def _repr_html_(self) -> str:
         return (
@@ -211,11 +281,11 @@ class SecretNotice:
             f'<div style="color:#a15c00;font-size:0.9em">{html.escape(self.warning)}</div></div>'
         )
 
-    def __repr__(self) -> str:
+    def to_text(self) -> str:
         return f"{self.label}\n  {self.secret}\n{self.warning}"
 
 
-class BarChart:
+class BarChart(Result):
     """Horizontal bars drawn with HTML/CSS (or block characters in a terminal)."""
 
     def __init__(
@@ -232,6 +302,9 @@ class BarChart:
         self.title = title
         self.unit = unit
         self.width = width
+
+    def to_json(self) -> Any:
+        return [{"label": label, "value": value} for label, value in zip(self.labels, self.values)]
 
     def _fraction(self, value: float) -> float:
         top = max(self.values, default=0.0)
@@ -254,7 +327,7 @@ class BarChart:
         parts.append("</div>")
         return "".join(parts)
 
-    def __repr__(self) -> str:
+    def to_text(self) -> str:
         width = max((len(label) for label in self.labels), default=0)
         lines = [self.title] if self.title else []
         for label, value in zip(self.labels, self.values):
@@ -264,11 +337,21 @@ class BarChart:
         return "\n".join(lines)
 
 
+def call_line(call: Any, width: int = 80) -> str:
+    """A stored tool call on one line: ``add(a=2, b=3) -> success, 3 ms: 5``."""
+    args = args_text(call.input_args)
+    result = shorten(call.output if call.status == "success" else (call.error_message or ""),
+                     width)
+    timing = f", {call.execution_time_ms:,.0f} ms" if call.execution_time_ms is not None else ""
+    return f"{call.tool_name}({shorten(args, width)}) -> {call.status}{timing}" + (
+        f": {result}" if result else "")
+
+
 def _markdown_escape_line(text: str) -> str:
     return text.replace("`", "'")
 
 
-class Transcript:
+class Transcript(Result):
     """A conversation: role headings in Markdown, one compact line per tool call.
 
     ``messages`` are :class:`~agentnb.schemas.MessageRecord` objects (or
@@ -282,17 +365,12 @@ class Transcript:
         self.messages = list(messages)
         self.title = title
 
+    def to_json(self) -> Any:
+        return [to_jsonable(m) for m in self.messages]
+
     @staticmethod
     def _call_line(call: Any) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in (call.input_args or {}).items())
-        if call.status == "success":
-            result = shorten(call.output, 80)
-        else:
-            result = shorten(call.error_message or "", 80)
-        timing = f", {call.execution_time_ms:.0f} ms" if call.execution_time_ms is not None else ""
-        return f"{call.tool_name}({shorten(args, 80)}) -> {call.status}{timing}" + (
-            f": {result}" if result else ""
-        )
+        return call_line(call)
 
     def _visible(self) -> list[Any]:
         return [m for m in self.messages if m.role != "tool"]
@@ -318,7 +396,7 @@ class Transcript:
                 lines.append("")
         return "\n".join(lines).rstrip() + "\n"
 
-    def __repr__(self) -> str:
+    def to_text(self) -> str:
         lines = [self.title] if self.title else []
         if not self.messages:
             lines.append("(no messages yet)")
@@ -332,12 +410,18 @@ class Transcript:
         return "\n".join(lines)
 
 
-class Stack:
+class Stack(Result):
     """Several results shown one after the other (``%agent show``, ``usage``)."""
 
-    def __init__(self, *parts: Any, title: str | None = None) -> None:
+    def __init__(self, *parts: Any, title: str | None = None, data: Any = None) -> None:
         self.parts = [p for p in parts if p is not None]
         self.title = title
+        self.data = data
+
+    def to_json(self) -> Any:
+        if self.data is not None:
+            return to_jsonable(self.data)
+        return [p.to_json() if isinstance(p, Result) else to_jsonable(p) for p in self.parts]
 
     def _repr_html_(self) -> str:
         out = [f"<h4>{html.escape(self.title)}</h4>"] if self.title else []
@@ -349,7 +433,7 @@ class Stack:
             out.append('<div style="height:0.6em"></div>')
         return "".join(out)
 
-    def __repr__(self) -> str:
+    def to_text(self) -> str:
         blocks = [self.title] if self.title else []
         blocks.extend(repr(p) for p in self.parts)
         return "\n\n".join(blocks)
@@ -373,6 +457,12 @@ class TextResult(str):
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(str(self))
 
+    def to_text(self) -> str:
+        return str.__str__(self)
+
+    def to_json(self) -> Any:
+        return str.__str__(self)
+
     def _repr_markdown_(self) -> str:
         if self.markdown:
             return str(self)
@@ -381,6 +471,10 @@ class TextResult(str):
 
 
 __all__ = [
+    "MISSING",
+    "Result",
+    "call_line",
+    "to_jsonable",
     "BarChart",
     "KeyValues",
     "Notice",

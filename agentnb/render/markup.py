@@ -16,7 +16,7 @@ import functools
 import html
 from typing import TYPE_CHECKING, Any, Iterable
 
-from .render import shorten
+from ..text import args_text, error_text, shorten
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..schemas import MessageRecord, SessionSummary
@@ -53,11 +53,6 @@ def render_markdown(text: str) -> str:
     if parser is None:
         return f'<pre style="white-space:pre-wrap;margin:0">{html.escape(text)}</pre>'
     return parser.render(text)
-
-
-def args_text(args: dict[str, Any] | None) -> str:
-    """Keyword arguments as they would be written in a call: ``a=2, b='x'``."""
-    return ", ".join(f"{k}={v!r}" for k, v in (args or {}).items())
 
 
 def tool_card_html(name: str, args: dict[str, Any] | None, status: str, *,
@@ -168,17 +163,6 @@ def session_label(summary: "SessionSummary") -> str:
     first = summary.session.title or summary.first_message or "(empty)"
     turns = f"{summary.turns} turn{'s' if summary.turns != 1 else ''}"
     return f"{when:%Y-%m-%d %H:%M} · {shorten(first, 40)} · {turns}"
-
-
-def error_text(exc: BaseException) -> str:
-    """One line for an exception: a UserError's own message, else type and message."""
-    from ..errors import UserError
-
-    if isinstance(exc, UserError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
 
 
 __all__ = [

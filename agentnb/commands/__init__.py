@@ -1,0 +1,16 @@
+"""The command layer: every operation of the front ends, defined once.
+
+One module per family (``agents``, ``sessions``, ``tools``, ``keys``,
+``analysis``, ``catalog``, ``store``, ``chat``); :mod:`.base` has the
+machinery (typed arguments, the registry, parsing, the context). The CLI
+(:mod:`agentnb.cli`), the ``%agent`` magic (:mod:`agentnb.notebook.magics`)
+and the HTTP and MCP front ends parse, call :func:`run`, and display the result
+object. Importing this package imports no heavy module: each handler imports
+what it needs.
+"""
+
+from __future__ import annotations
+
+from . import agents, analysis, catalog, chat, keys, sessions, store, tools  # noqa: F401  (register)
+from .base import *  # noqa: F401,F403  (the command layer's public names)
+from .base import __all__  # noqa: F401

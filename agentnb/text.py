@@ -1,0 +1,141 @@
+"""Small text rules every layer shares: one implementation each, standard library only.
+
+* :func:`shorten`: text on one line, cut with an ellipsis;
+* :func:`one_line`: a message (possibly multi-line) as one line;
+* :func:`excerpt`: a short quote of what the user typed, for an error line;
+* :func:`did_you_mean`: the close match to suggest for a typo;
+* :func:`short_id`: the 8 hex digits listings show and users type;
+* :func:`looks_like_secret`: whether a setting's name says it holds a secret;
+* :func:`args_text`: keyword arguments as written in a call (``a=2, b='x'``);
+* :func:`error_text`: one line for an exception;
+* :func:`interpolate`: ``{name}`` fields filled from a namespace, anything else kept.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import string
+import uuid
+from typing import Any, Iterable, Mapping
+
+ELLIPSIS = "…"
+
+
+def shorten(text: Any, width: int = 60) -> str:
+    """``text`` on one line (whitespace runs become one space), cut to ``width`` with ``…``."""
+    if text is None or text == "":
+        return ""
+    flat = " ".join(str(text).split())
+    if len(flat) <= width:
+        return flat
+    return flat[: max(width - 1, 0)] + ELLIPSIS
+
+
+def one_line(message: Any, *, limit: int = 500) -> str:
+    """A message as one line: its non-empty lines joined with ``; ``, at most ``limit`` chars."""
+    lines = [" ".join(line.split()) for line in str(message).splitlines()]
+    text = "; ".join(line for line in lines if line)
+    return shorten(text, limit) if limit else text
+
+
+def excerpt(value: Any, width: int = 40) -> str:
+    """A short quote of user input for an error line: ``'abc…'`` (repr, one line, cut)."""
+    text = str(value)
+    if len(text) > width:
+        text = text[: width - 1] + ELLIPSIS
+    return repr(" ".join(text.split()) if "\n" in text or "\r" in text else text)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    """The choice closest to ``word`` if one is close enough to suggest, else None."""
+    found = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def short_id(value: uuid.UUID | str) -> str:
+    """The first 8 hex digits of an id: what listings show and what users type."""
+    return str(value).replace("-", "")[:8]
+
+
+#: A name ending in one of these words holds a secret (``api_key``, ``access_token``).
+_SECRET_ENDINGS = {"key", "token", "secret", "password", "passwd", "pwd", "credential",
+                   "credentials", "apikey", "auth"}
+#: A name containing one of these anywhere holds a secret (``secret_name``, ``password_x``).
+_SECRET_PARTS = ("secret", "password", "passwd", "api_key", "apikey", "credential")
+
+
+def looks_like_secret(name: str) -> bool:
+    """True when a setting or parameter named ``name`` would hold a secret.
+
+    ``api_key``, ``access_token``, ``password``, ``client_secret``: yes;
+    ``api_key_env`` (names the variable holding a key), ``max_tokens``,
+    ``token_delay``: no. The one rule for settings, URLs and headers.
+    """
+    low = str(name).strip().lower().replace("-", "_")
+    if not low or low.endswith("_env"):
+        return False
+    if low.rsplit("_", 1)[-1] in _SECRET_ENDINGS:
+        return True
+    return any(part in low for part in _SECRET_PARTS)
+
+
+def args_text(args: Mapping[str, Any] | None) -> str:
+    """Keyword arguments as they would be written in a call: ``a=2, b='x'``."""
+    return ", ".join(f"{k}={v!r}" for k, v in (args or {}).items())
+
+
+def error_text(exc: BaseException) -> str:
+    """One line for an exception: a UserError's own message, else ``Type: message``."""
+    from .errors import UserError
+
+    if isinstance(exc, UserError):
+        return one_line(exc)
+    message = one_line(exc, limit=300)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+_FIELD = re.compile(
+    r"\{\{|\}\}"
+    r"|\{(?P<field>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*|\[[^\[\]{}]*\])*)"
+    r"(?:!(?P<conv>[rsa]))?(?::(?P<spec>[^{}]*))?\}"
+)
+_FORMATTER = string.Formatter()
+
+
+def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
+    """``text`` with each resolvable ``{field}`` replaced from ``namespace``.
+
+    ``{name}``, ``{name.attr}``, ``{name[key]}``, with ``!r``/``!s`` and a format
+    spec (``{total:,.2f}``); ``{{`` and ``}}`` are literal braces; anything else
+    in braces (an unknown name, JSON, a set literal, a lone brace) stays exactly
+    as written, so pasting code or JSON into a message or a prompt is safe.
+    """
+
+    def replace(match: re.Match) -> str:
+        whole = match.group(0)
+        if whole == "{{":
+            return "{"
+        if whole == "}}":
+            return "}"
+        try:
+            value, _ = _FORMATTER.get_field(match.group("field"), (), namespace)
+            value = _FORMATTER.convert_field(value, match.group("conv"))
+            return _FORMATTER.format_field(value, match.group("spec") or "")
+        except Exception:  # unknown name, bad index, bad spec: leave it as written
+            return whole
+
+    return _FIELD.sub(replace, text)
+
+
+__all__ = [
+    "args_text",
+    "did_you_mean",
+    "error_text",
+    "excerpt",
+    "interpolate",
+    "looks_like_secret",
+    "one_line",
+    "short_id",
+    "shorten",
+]
