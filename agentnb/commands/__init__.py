@@ -11,6 +11,7 @@ what it needs.
 
 from __future__ import annotations
 
-from . import agents, analysis, catalog, chat, keys, sessions, store, tools  # noqa: F401  (register)
+# The order of these imports is the order of the commands in --help and %agent help.
+from . import store, agents, catalog, sessions, chat, tools, keys, analysis  # noqa: F401,I001
 from .base import *  # noqa: F401,F403  (the command layer's public names)
 from .base import __all__  # noqa: F401
