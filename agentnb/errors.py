@@ -24,6 +24,10 @@ class UserError(AgentnbError):
     """
 
     def __init__(self, message: str = "", *, see: str | None = None) -> None:
+        from .text import clip
+
+        # one line, and a long value the user typed is quoted as a short excerpt only
+        message = clip(message)
         super().__init__(message)
         self.message = message
         self.see = see

@@ -47,6 +47,28 @@ def excerpt(value: Any, width: int = 40) -> str:
     return repr(" ".join(text.split()) if "\n" in text or "\r" in text else text)
 
 
+_LONG_RUN = re.compile(r"\S{61,}")
+
+
+def clip(message: Any, *, run: int = 40, limit: int = 400) -> str:
+    """A message fit for one error line: every run of 61+ non-space characters (a long value
+    the user typed, quoted or not) cut to ``run`` characters and ``…`` (a path keeps its last
+    60 characters), newlines joined, and the whole cut at ``limit`` characters. What every
+    UserError's message goes through."""
+
+    def cut(match: re.Match) -> str:
+        text = match.group(0)
+        if "/" in text and len(text) <= 400:  # a path: its end says which file
+            return ELLIPSIS + text[-60:]
+        closer = ""
+        if text[0] in "'\"" and text[0] in text[1:]:
+            tail = text[text.rindex(text[0]):]
+            closer = tail if len(tail) <= 3 else ""  # keep the closing quote and ": " etc.
+        return text[:run] + ELLIPSIS + closer
+
+    return shorten(_LONG_RUN.sub(cut, one_line(message, limit=0)), limit)
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     """The choice closest to ``word`` if one is close enough to suggest, else None."""
     found = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)

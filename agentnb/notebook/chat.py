@@ -43,7 +43,7 @@ from ..events import Reply
 from ..render.live import LiveTurn, footer_text
 from ..render.markup import _MUTED, render_markdown
 from ..render.printer import TextPrinter, drive
-from ..text import args_text, shorten
+from ..text import args_text, excerpt, shorten
 from .interpolate import interpolate
 from .parsing import user_errors
 
@@ -310,11 +310,11 @@ def _schema(nb: "AgentMagics", name: str | None) -> Any:
         return None
     ns = nb.shell.user_ns if nb.shell is not None else {}
     if name not in ns:
-        raise UsageError(f"%%chat --schema: no {name!r} in the notebook; define a pydantic "
+        raise UsageError(f"%%chat --schema: no {excerpt(name)} in the notebook; define a pydantic "
                          f"model first (class {name}(BaseModel): ...)")
     value = ns[name]
     if not (isinstance(value, type) and issubclass(value, BaseModel)):
-        raise UsageError(f"%%chat --schema: {name!r} is a {type(value).__name__}, not a "
+        raise UsageError(f"%%chat --schema: {excerpt(name)} is a {type(value).__name__}, not a "
                          "pydantic model class")
     return value
 

@@ -7,6 +7,7 @@ agentnb can create and upgrade a store without an ``alembic.ini``.
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -89,11 +90,21 @@ def downgrade(connection: Connection, revision: str) -> None:
     _run(command.downgrade, connection, revision)
 
 
+_REVISION = re.compile(r"^(head|heads|base|[0-9A-Za-z_]{1,32}([+-]\d{1,3})?)$")
+
+
 def _run(fn, connection: Connection, revision: str) -> None:
+    from ..text import excerpt
+
+    known = ", ".join(["base", *sorted(r.revision for r in script_directory().walk_revisions()),
+                       "head"])
+    if not isinstance(revision, str) or not _REVISION.match(revision):
+        raise InvalidValueError(f"not a schema revision: {excerpt(revision)} (known: {known})")
     cfg = alembic_config(connection)
     try:
         fn(cfg, revision)
-    except CommandError as exc:
-        raise InvalidValueError(f"cannot migrate to {revision!r}: {exc}") from None
+    except CommandError:
+        raise InvalidValueError(
+            f"cannot migrate to {excerpt(revision)}: no such revision (known: {known})") from None
     if connection.in_transaction():
         connection.commit()
