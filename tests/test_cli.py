@@ -1014,3 +1014,16 @@ def test_cli_does_not_import_heavy_modules(home, argv):
                             timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "0 []"
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["db", "upgrade", ""], "give a revision: head, base or a revision id"),
+    (["sessions", "list", "--limit", "99999999999999999999"], "must be at most 1,000,000"),
+    (["sessions", "export", "SID", "-o", "bad\x00name.md"], "not a file path"),
+    (["agents", "crate"], "did you mean agentnb agents create?"),
+])
+def test_crashes_found_by_fuzzing_are_one_line(seeded, capsys, argv, fragment):
+    """The examples issue 9 names: each is one clear line and exit 2 now."""
+    argv = [str(seeded["session"]) if a == "SID" else a for a in argv]
+    code, out, err = run(capsys, *argv)
+    assert_user_error(code, out, err, fragment)
