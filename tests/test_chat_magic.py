@@ -516,3 +516,35 @@ def test_a_failing_model_is_one_line_the_turn_is_kept_and_the_session_goes_on(
         dump = repr(fresh.sql_rows("select * from messages")) + repr(
             fresh.sql_rows("select * from agents"))
     assert secret not in dump
+
+
+def test_missing_tools_are_said_once_per_session_in_notebook_words(shell, nb, capsys, caplog):
+    """An agent whose config names a tool this kernel does not define: the note says what
+    to type in a notebook (%agent tool), once per session, and no Python warning repeats it."""
+    import logging
+
+    shell.run_line_magic("agent", "create calc --tools add")
+    nb.chat_display = "text"
+    with caplog.at_level(logging.WARNING):
+        shell.run_cell_magic("chat", "", "hello")
+        first = capsys.readouterr().out
+        shell.run_cell_magic("chat", "", "hello again")
+        second = capsys.readouterr().out
+        shell.run_cell_magic("chat", "--new", "a new session")
+        third = capsys.readouterr().out
+    note = "tools not available in this kernel: add (define them, then %agent tool add)"
+    assert note in first and note not in second and note in third
+    assert "agent.tool" not in caplog.text  # the Python API's wording is not used here
+
+
+def test_missing_tools_in_the_python_api_are_logged_once_per_session(isolated_home, caplog):
+    import logging
+
+    store = agentnb.connect()
+    agent = store.create_agent("calc", tools=["add"])
+    with caplog.at_level(logging.WARNING, logger="agentnb.agent"):
+        agent.chat("one")
+        agent.chat("two")
+    assert caplog.text.count("tools not available in this process: add") == 1
+    assert "agent.tool" in caplog.text
+    store.close()

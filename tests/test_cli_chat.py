@@ -89,3 +89,11 @@ def test_chat_subprocess_streams(isolated_home):
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.split()) == 50
     assert "Traceback" not in proc.stderr
+
+
+def test_chat_says_which_tools_it_cannot_run(capsys):
+    assert _run(capsys, "agents", "create", "calc", "--tools", "add")[0] == 0
+    code, out, err = _run(capsys, "chat", "calc", "hello")
+    assert code == 0 and "hello" in out
+    assert "[note] tools not available here: add (notebook functions run only in the kernel " \
+        "that defines them)" in err
