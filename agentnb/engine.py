@@ -47,7 +47,7 @@ from .events import (
 )
 from .schemas import AgentRecord, MessageRecord, NewMessage, NewToolCall, ToolCallRecord
 from .store.types import utcnow
-from .text import error_text
+from .errors import error_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from .store import Repository

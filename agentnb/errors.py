@@ -74,3 +74,13 @@ class ModelNotAvailableError(UserError):
 
 class ToolDefinitionError(UserError, TypeError):
     """A Python function cannot become a tool (lambda, no docstring, ...)."""
+
+
+def error_text(exc: BaseException) -> str:
+    """One line for an exception: a UserError's own message, else ``Type: message``."""
+    from .text import one_line
+
+    if isinstance(exc, UserError):
+        return one_line(exc)
+    message = one_line(exc, limit=300)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

@@ -56,7 +56,9 @@ class Reply(BaseModel):
         return self.text
 
     def __repr__(self) -> str:
-        short = self.text if len(self.text) < 60 else self.text[:57] + "..."
+        from .text import shorten
+
+        short = shorten(self.text, 60)
         return f"Reply({short!r}, status={self.status!r}, tool_calls={len(self.tool_calls)})"
 
 

@@ -7,7 +7,6 @@
 * :func:`short_id`: the 8 hex digits listings show and users type;
 * :func:`looks_like_secret`: whether a setting's name says it holds a secret;
 * :func:`args_text`: keyword arguments as written in a call (``a=2, b='x'``);
-* :func:`error_text`: one line for an exception;
 * :func:`interpolate`: ``{name}`` fields filled from a namespace, anything else kept.
 """
 
@@ -22,14 +21,17 @@ from typing import Any, Iterable, Mapping
 ELLIPSIS = "…"
 
 
-def shorten(text: Any, width: int = 60) -> str:
-    """``text`` on one line (whitespace runs become one space), cut to ``width`` with ``…``."""
+def shorten(text: Any, width: int = 60, *, ellipsis: str = ELLIPSIS) -> str:
+    """``text`` on one line (whitespace runs become one space), cut to ``width`` with ``…``.
+
+    ``ellipsis="..."`` for text a model reads (plain ASCII).
+    """
     if text is None or text == "":
         return ""
     flat = " ".join(str(text).split())
     if len(flat) <= width:
         return flat
-    return flat[: max(width - 1, 0)] + ELLIPSIS
+    return flat[: max(width - len(ellipsis), 0)] + ellipsis
 
 
 def one_line(message: Any, *, limit: int = 500) -> str:
@@ -52,14 +54,14 @@ _LONG_RUN = re.compile(r"\S{61,}")
 
 def clip(message: Any, *, run: int = 40, limit: int = 400) -> str:
     """A message fit for one error line: every run of 61+ non-space characters (a long value
-    the user typed, quoted or not) cut to ``run`` characters and ``…`` (a path keeps its last
-    60 characters), newlines joined, and the whole cut at ``limit`` characters. What every
+    the user typed, quoted or not) cut to ``run`` characters and ``…`` (a path stays whole up
+    to 240 characters, else keeps its last 120), newlines joined, and the whole cut at ``limit`` characters. What every
     UserError's message goes through."""
 
     def cut(match: re.Match) -> str:
         text = match.group(0)
-        if "/" in text and len(text) <= 400:  # a path: its end says which file
-            return ELLIPSIS + text[-60:]
+        if "/" in text or "\\" in text:  # a path: whole when it is a sane length, else its end
+            return text if len(text) <= 240 else ELLIPSIS + text[-120:]
         closer = ""
         if text[0] in "'\"" and text[0] in text[1:]:
             tail = text[text.rindex(text[0]):]
@@ -71,8 +73,13 @@ def clip(message: Any, *, run: int = 40, limit: int = 400) -> str:
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     """The choice closest to ``word`` if one is close enough to suggest, else None."""
-    found = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    found = close_matches(word, choices, n=1)
     return found[0] if found else None
+
+
+def close_matches(word: str, choices: Iterable[str], n: int = 3) -> list[str]:
+    """Up to ``n`` choices close to ``word``, closest first (the one "did you mean" rule)."""
+    return difflib.get_close_matches(str(word), list(choices), n=n, cutoff=0.6)
 
 
 def short_id(value: uuid.UUID | str) -> str:
@@ -105,16 +112,6 @@ def looks_like_secret(name: str) -> bool:
 def args_text(args: Mapping[str, Any] | None) -> str:
     """Keyword arguments as they would be written in a call: ``a=2, b='x'``."""
     return ", ".join(f"{k}={v!r}" for k, v in (args or {}).items())
-
-
-def error_text(exc: BaseException) -> str:
-    """One line for an exception: a UserError's own message, else ``Type: message``."""
-    from .errors import UserError
-
-    if isinstance(exc, UserError):
-        return one_line(exc)
-    message = one_line(exc, limit=300)
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 _FIELD = re.compile(
@@ -153,7 +150,6 @@ def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
 __all__ = [
     "args_text",
     "did_you_mean",
-    "error_text",
     "excerpt",
     "interpolate",
     "looks_like_secret",

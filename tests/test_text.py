@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agentnb import text
+from agentnb.errors import error_text
 
 
 def test_shorten_one_line_and_ellipsis():
@@ -24,9 +25,11 @@ def test_clip_keeps_error_lines_short_and_on_one_line():
     clipped = text.clip(f"invalid agent name '{long}': use a letter")
     assert long not in clipped and len(clipped) < 120 and clipped.endswith("': use a letter")
     assert text.clip("a\nb") == "a; b"
-    path = "/very/" + "deep/" * 30 + "config.toml"
-    assert text.clip(f"{path}: unknown setting").startswith("…") \
-        and "config.toml: unknown" in text.clip(f"{path}: unknown setting")
+    path = "/home/someone/projects/" + "deep/" * 10 + "config.toml"
+    assert text.clip(f"{path}: unknown setting") == f"{path}: unknown setting"
+    deeper = "/very/" + "deep/" * 60 + "config.toml"
+    assert text.clip(f"{deeper}: unknown").startswith("…")
+    assert text.clip(f"{deeper}: unknown").endswith("config.toml: unknown")
     assert len(text.clip("word " * 500)) <= 400
 
 
@@ -55,6 +58,6 @@ def test_interpolate_keeps_unknown_braces():
 def test_error_text():
     from agentnb.errors import UserError
 
-    assert text.error_text(UserError("no agent named 'x'")) == "no agent named 'x'"
-    assert text.error_text(ValueError("bad\nthing")) == "ValueError: bad; thing"
-    assert text.error_text(KeyError()) == "KeyError"
+    assert error_text(UserError("no agent named 'x'")) == "no agent named 'x'"
+    assert error_text(ValueError("bad\nthing")) == "ValueError: bad; thing"
+    assert error_text(KeyError()) == "KeyError"

@@ -25,7 +25,8 @@ import ipywidgets as widgets
 
 from ..render.markup import error_html, messages_html, scroll_box
 from ..render.results import Table
-from ..text import error_text, short_id, shorten
+from ..errors import error_text
+from ..text import short_id, shorten
 from .state import default_store, quiet
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -57,7 +57,8 @@ from ..render.markup import (
     session_label,
     tool_card_html,
 )
-from ..text import args_text, error_text, shorten
+from ..errors import error_text
+from ..text import args_text, shorten
 from .state import default_store, quiet, notebook_state
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -16,7 +16,8 @@ import functools
 import html
 from typing import TYPE_CHECKING, Any, Iterable
 
-from ..text import args_text, error_text, shorten
+from ..errors import error_text  # noqa: F401  (re-exported for the widgets)
+from ..text import args_text, shorten
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..schemas import MessageRecord, SessionSummary

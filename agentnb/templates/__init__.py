@@ -81,10 +81,10 @@ def load_template(name: str, settings: Settings | None = None) -> Template:
     if name in builtin:
         return _read(name, builtin[name], "built-in")
     names = sorted(set(builtin) | set(user))
-    import difflib
+    from ..text import did_you_mean
 
-    close = difflib.get_close_matches(name, names, n=1)
-    hint = f"did you mean {close[0]!r}?" if close else f"have: {', '.join(names)}"
+    close = did_you_mean(name, names)
+    hint = f"did you mean {close!r}?" if close else f"have: {', '.join(names)}"
     raise NotFoundError(f"no template named {name!r}; {hint}", see="templates list")
 
 

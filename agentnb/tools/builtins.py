@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import difflib
 import inspect
 import io
 import json
@@ -27,6 +26,7 @@ from typing import Any, Callable
 from langchain_core.tools import ToolException
 
 from ..errors import UserError
+from ..text import close_matches, shorten
 from .registry import ToolSpec, tool_from_function
 
 __all__ = [
@@ -53,8 +53,7 @@ _SUMMARY_WIDTH = 60
 
 # -- the notebook namespace -------------------------------------------------------
 def _short(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 3] + "..."
+    return shorten(text, width, ellipsis="...")
 
 
 def _safe_repr(value: Any, limit: int) -> str:
@@ -220,7 +219,7 @@ def make_describe_variable(namespace: dict[str, Any]) -> ToolSpec:
         module_name = namespace.get("__name__")
         if name not in namespace or not _is_user_variable(name, namespace[name], module_name):
             known = sorted(_user_names(namespace), key=str.lower)
-            close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+            close = close_matches(name, known)
             message = f"no notebook variable named {name!r}"
             if close:
                 message += f"; did you mean {', '.join(repr(c) for c in close)}?"

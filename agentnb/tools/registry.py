@@ -10,7 +10,6 @@ function first so that a mistake is one line that says how to fix it.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import re
 from typing import Any, Callable, Iterable, Iterator, Literal, get_type_hints
@@ -217,10 +216,7 @@ def tool_from_function(
                     requires_approval=requires_approval, source="notebook")
 
 
-def close_match(name: str, candidates: Iterable[str]) -> str | None:
-    """The closest candidate to ``name``, if any is close enough."""
-    found = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
-    return found[0] if found else None
+from ..text import did_you_mean as close_match  # noqa: E402  (the one rule)
 
 
 class ToolRegistry:

@@ -22,6 +22,7 @@ from typing import Any, Literal
 from langchain_core.tools import BaseTool, ToolException
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ..text import shorten
 from .registry import ToolSpec
 
 __all__ = ["DEFAULT_MAX_OUTPUT_CHARS", "ToolOutcome", "run_tool_call", "format_result", "truncate"]
@@ -108,9 +109,7 @@ def _validation_message(spec: ToolSpec, exc: ValidationError) -> str:
             problems.append(f"unexpected argument {loc!r}")
         else:
             got = err.get("input")
-            shown = repr(got)
-            if len(shown) > 60:
-                shown = shown[:57] + "..."
+            shown = shorten(repr(got), 60, ellipsis="...")
             problems.append(f"{loc!r}: {err.get('msg')} (got {shown})")
     return f"invalid arguments for tool {spec.name!r}: " + "; ".join(problems)
 
