@@ -21,9 +21,15 @@ def status(ctx: Context, args: Args) -> KeyValues:
     items: list[tuple[str, Any]] = [("store", store.display_url)]
     current = ctx.state.current()
     data: dict[str, Any] = {"store": store.display_url, "agent": None}
-    if current is None:
+    if current is None and ctx.front == "notebook":
         items.append(("agent", f"(none) - {ctx.spell('agents create', 'NAME')}, or "
                                f"{ctx.spell('agents use', 'NAME')}"))
+    elif current is None:  # the CLI has no current agent: say what the store holds
+        counts = store.counts()
+        items += [("agents", counts["agents"]), ("sessions", counts["sessions"]),
+                  ("messages", counts["messages"])]
+        data.update(agents=counts["agents"], sessions=counts["sessions"],
+                    messages=counts["messages"])
     else:
         record = current.refresh().record
         session = current.session_id
