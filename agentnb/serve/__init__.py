@@ -24,7 +24,7 @@ def app(store: "Store", *, agents: Iterable[str] | None = None, **options: Any):
 
     ``options``: ``max_body`` (bytes; bigger request bodies get 413).
     """
-    from .app import build_app
+    from .application import build_app
 
     return build_app(store, agents=agents, **options)
 

@@ -2,7 +2,7 @@
 
 :func:`run_foreground` blocks until Ctrl-C (uvicorn's own signal handling stops
 it cleanly; several ``--workers`` are uvicorn's worker processes, each building
-the app with :func:`agentnb.serve.app.create_app`). :class:`BackgroundServer`
+the app with :func:`agentnb.serve.application.create_app`). :class:`BackgroundServer`
 runs uvicorn on its own event loop in a daemon thread, without signal
 handlers, so a notebook keeps working while HTTP callers use its agents (and
 the tools it defined). Both bind the socket first, so port 0 means "any free
@@ -72,13 +72,13 @@ def run_foreground(store: "Store", request: "ServeRequest", out: TextIO, err: Te
               "Ctrl-C stops)\n")
     out.flush()
     if request.workers > 1:
-        from .app import AGENTS_ENV
+        from .application import AGENTS_ENV
 
         # the workers build their own app and store from the environment
         os.environ["AGENTNB_DATABASE_URL"] = store.url
         os.environ[AGENTS_ENV] = ",".join(request.agents)
         store.close()
-        uvicorn.run("agentnb.serve.app:create_app", factory=True, fd=sock.fileno(),
+        uvicorn.run("agentnb.serve.application:create_app", factory=True, fd=sock.fileno(),
                     workers=request.workers, log_level=LOG_LEVEL, lifespan="off",
                     timeout_graceful_shutdown=5)
         sock.close()
