@@ -73,13 +73,25 @@ class ServeProcess:
             raise AssertionError(f"agentnb serve did not start: {line}{out}{err}")
         self.url = line.split()[2]
         self.banner = line
-        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self.stdout_lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, args=(self.proc.stderr,
+                                                                 self.stderr_lines), daemon=True)
         self._reader.start()
+        self._out_reader = threading.Thread(target=self._read, args=(self.proc.stdout,
+                                                                     self.stdout_lines),
+                                            daemon=True)
+        self._out_reader.start()
         self._wait_ready()
 
-    def _read_stderr(self) -> None:
-        for line in self.proc.stderr:
-            self.stderr_lines.append(line)
+    @staticmethod
+    def _read(stream, lines: list[str]) -> None:
+        for line in stream:
+            lines.append(line)
+
+    @property
+    def log(self) -> str:
+        """What the server wrote so far (uvicorn's access log is on stdout)."""
+        return "".join(self.stdout_lines) + "".join(self.stderr_lines)
 
     def _wait_ready(self) -> None:
         import time
@@ -110,4 +122,5 @@ class ServeProcess:
                 self.proc.kill()
                 self.proc.wait()
         self._reader.join(timeout=5)
+        self._out_reader.join(timeout=5)
         return "".join(self.stderr_lines)

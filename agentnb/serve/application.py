@@ -116,6 +116,7 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
 def build_app(store: "Store", *, agents: Iterable[str] | None = None,
               max_body: int = MAX_BODY) -> FastAPI:
     """The FastAPI app serving ``store`` (``agents``: only these; see :mod:`agentnb.serve`)."""
+    store.init()  # an older store is upgraded now (its keys kept), not on the first request
     turns = Turns(store, agents)
     bearer = HTTPBearer(auto_error=False, description="an agentnb API key: anb_...")
 

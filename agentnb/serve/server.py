@@ -78,16 +78,23 @@ def run_foreground(store: "Store", request: "ServeRequest", out: TextIO, err: Te
         os.environ["AGENTNB_DATABASE_URL"] = store.url
         os.environ[AGENTS_ENV] = ",".join(request.agents)
         store.close()
-        uvicorn.run("agentnb.serve.application:create_app", factory=True, fd=sock.fileno(),
-                    workers=request.workers, log_level=LOG_LEVEL, lifespan="off",
-                    timeout_graceful_shutdown=5)
+        try:
+            uvicorn.run("agentnb.serve.application:create_app", factory=True,
+                        fd=sock.fileno(), workers=request.workers, log_level=LOG_LEVEL,
+                        lifespan="off", timeout_graceful_shutdown=5)
+        except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled
+            pass
         sock.close()
+        out.write("agentnb serve: stopped\n")
         return 0
     from . import app
 
     server = uvicorn.Server(_config(app(store, agents=request.agents or None),
                                     log_level=LOG_LEVEL, access_log=True))
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn stopped cleanly, then re-raised the Ctrl-C
+        pass
     sock.close()
     out.write("agentnb serve: stopped\n")
     return 0
