@@ -29,17 +29,19 @@ def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host:port`` (``port`` 0: any free port)."""
     from ..errors import UserError
 
+    from ..text import excerpt
+
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host.strip("[]"), port))
-    except OSError as exc:
+    except (OSError, ValueError, UnicodeError) as exc:  # taken, no such address, a NUL byte
         sock.close()
-        reason = exc.strerror or str(exc)
-        raise UserError(f"cannot listen on {host}:{port}: {reason}"
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise UserError(f"cannot listen on {excerpt(host, 60)} port {port}: {reason}"
                         + (" (another server uses it? pick another --port, or 0 for any)"
-                           if exc.errno in (98, 48) else "")) from None
+                           if getattr(exc, "errno", None) in (98, 48) else "")) from None
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
