@@ -192,9 +192,8 @@ def router(turns: "Turns", caller_dep: Any) -> APIRouter:
                                             max_length=64),
     ):
         earlier, message, settings = check_request(body)
-        record = await in_thread(turns.agent_record, body.model, caller)
-        handle = turns.handle(record, caller, user=body.user)
-        session = await in_thread(turns.session, handle, session_header, earlier)
+        record, handle, session = await in_thread(turns.prepare, body.model, caller,
+                                                  session_header, earlier, user=body.user)
         events = await turns.start(handle, session, message, model_settings=settings)
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         created = int(time.time())

@@ -143,9 +143,7 @@ def router(turns: "Turns", caller_dep: Any) -> APIRouter:
     async def chat(name: str, body: ChatRequest,
                    stream: bool = Query(default=False, description="stream events as SSE"),
                    caller: "Caller" = Depends(caller_dep)):
-        record = await in_thread(turns.agent_record, name, caller)
-        handle = turns.handle(record, caller)
-        session = await in_thread(turns.session, handle, body.session)
+        _, handle, session = await in_thread(turns.prepare, name, caller, body.session)
         events = await turns.start(handle, session, body.message)
         headers = {SESSION_HEADER: str(session.id)}
         if stream:

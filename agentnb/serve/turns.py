@@ -92,6 +92,14 @@ class Turns:
         return Agent(self.store, record, user=user,
                      session_attrs={"source": "http", "key_id": str(caller.key.id)})
 
+    def prepare(self, name: str, caller: "Caller", session_id: str | None,
+                earlier: Sequence[Exchange] = (), *, user: str | None = None
+                ) -> tuple["AgentRecord", Agent, "SessionRecord"]:
+        """Agent, handle and session of one turn, in one call (one hop to a thread)."""
+        record = self.agent_record(name, caller)
+        handle = self.handle(record, caller, user=user)
+        return record, handle, self.session(handle, session_id, earlier)
+
     # -- sessions --------------------------------------------------------------------
     def session(self, handle: Agent, session_id: str | None,
                 earlier: Sequence[Exchange] = ()) -> "SessionRecord":
