@@ -54,6 +54,12 @@ def pct(values: list[float], q: float) -> float:
     return values[k]
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_server(url: str, log: Path) -> tuple[subprocess.Popen, str]:
     out = open(log, "w")
     proc = subprocess.Popen([sys.executable, "-m", "agentnb.cli", "serve", "--db", url,
@@ -104,7 +110,8 @@ async def one_client(client: httpx.AsyncClient, key: str, start: int, n: int, st
 
 
 async def http_run(base: str, key: str, clients: int, requests: int, stream: bool,
-                   offset: int) -> dict:
+                   offset: int, pid: int | None = None) -> dict:
+    cpu0 = cpu_seconds(pid) if pid else 0.0
     latencies: list[float] = []
     errors: list[str] = []
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -114,22 +121,26 @@ async def http_run(base: str, key: str, clients: int, requests: int, stream: boo
             one_client(client, key, offset + c * requests, requests, stream, latencies, errors)
             for c in range(clients)])
         wall = time.perf_counter() - t0
+    cpu = (cpu_seconds(pid) - cpu0) if pid else float("nan")
     return {"clients": clients, "requests": clients * requests, "stream": stream,
+            "server_cpu_ms": cpu * 1000 / (clients * requests),
             "rps": clients * requests / wall, "p50_ms": pct(latencies, 0.5) * 1000,
             "p99_ms": pct(latencies, 0.99) * 1000, "errors": len(errors),
             "error_samples": errors[:3]}
 
 
-def in_process(url: str, turns: int) -> list[float]:
+def in_process(url: str, turns: int, cpu: list[float]) -> list[float]:
     store = agentnb.connect(url)
     agent = store.create_agent("bench", model="offline", exist_ok=True)
     agent.chat("warm up", new_session=True)
     times = []
+    cpu0 = time.process_time()
     for i in range(turns):
         t0 = time.perf_counter()
         reply = agent.chat(f"Hello number {i}", new_session=True)
         times.append(time.perf_counter() - t0)
         assert str(i) in reply.text, reply.text
+    cpu.append((time.process_time() - cpu0) * 1000 / turns)
     store.close()
     return times
 
@@ -147,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     ref_url = f"duckdb:///{tmp}/ref.duckdb"
     url = f"duckdb:///{tmp}/served.duckdb"
 
-    reference = in_process(ref_url, args.requests)
+    ref_cpu: list[float] = []
+    reference = in_process(ref_url, args.requests, ref_cpu)
 
     store = agentnb.connect(url)
     store.create_agent("bench", model="offline")
@@ -164,19 +176,20 @@ def main(argv: list[str] | None = None) -> int:
         for clients in levels:
             for stream in (False, True):
                 row = asyncio.run(http_run(base, key, clients, args.requests, stream,
-                                           offset=sent))
+                                           offset=sent, pid=proc.pid))
                 sent += row["requests"]
                 rows.append(row)
                 print(f"  {clients:>2} clients {'stream' if stream else 'json  '}: "
                       f"{row['rps']:7.1f} req/s  p50 {row['p50_ms']:6.1f} ms  "
-                      f"p99 {row['p99_ms']:7.1f} ms  errors {row['errors']}", flush=True)
+                      f"p99 {row['p99_ms']:7.1f} ms  server CPU {row['server_cpu_ms']:5.1f} ms/req"
+                      f"  errors {row['errors']}", flush=True)
     finally:
         proc.send_signal(2)
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
-    reference += in_process(ref_url, args.requests)
+    reference += in_process(ref_url, args.requests, ref_cpu)
 
     store = agentnb.connect(url)
     _, [(sessions, messages)] = store.sql_rows(
@@ -185,16 +198,20 @@ def main(argv: list[str] | None = None) -> int:
     lost = {"sessions": sent - sessions, "messages": 2 * sent - messages}
 
     ref_p50 = statistics.median(reference) * 1000
+    ref_cpu_ms = statistics.mean(ref_cpu)
     print()
     print(f"in-process agent.chat (new session each turn): p50 {ref_p50:.2f} ms, "
-          f"p99 {pct(reference, 0.99) * 1000:.2f} ms over {len(reference)} turns")
+          f"p99 {pct(reference, 0.99) * 1000:.2f} ms, CPU {ref_cpu_ms:.1f} ms a turn, "
+          f"over {len(reference)} turns")
     print()
-    print("| clients | mode | requests | req/s | p50 ms | p99 ms | p50 / in-process | errors |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    print("| clients | mode | requests | req/s | p50 ms | p99 ms | p50 / in-process "
+          "| server CPU ms/req | CPU / in-process | errors |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['clients']} | {'stream' if r['stream'] else 'json'} | {r['requests']} | "
               f"{r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
-              f"{r['p50_ms'] / ref_p50:.2f} | {r['errors']} |")
+              f"{r['p50_ms'] / ref_p50:.2f} | {r['server_cpu_ms']:.1f} | "
+              f"{r['server_cpu_ms'] / ref_cpu_ms:.2f} | {r['errors']} |")
     one = [r for r in rows if r["clients"] == 1]
     for r in one:
         print(f"\nHTTP overhead at p50, 1 client, {'stream' if r['stream'] else 'json'}: "
@@ -208,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "serve.json").write_text(json.dumps({
         "reference_ms": {"p50": ref_p50, "p99": pct(reference, 0.99) * 1000,
-                         "n": len(reference)},
+                         "cpu": ref_cpu_ms, "n": len(reference)},
         "runs": rows, "rows_lost": lost, "requests_sent": sent,
         "loadavg": os.getloadavg(), "argv": sys.argv[1:],
     }, indent=2))

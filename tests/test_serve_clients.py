@@ -266,3 +266,30 @@ def _wait_for(proc: ServeProcess, text: str) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_the_cli_works_on_the_store_while_the_server_runs(server, client, tmp_path):
+    """The server holds the DuckDB file only while it works: another process gets in."""
+    import json
+    import subprocess
+    import sys
+
+    db = server.proc.args[server.proc.args.index("--db") + 1]
+    reply = client.chat.completions.with_raw_response.create(
+        model="calc", messages=[{"role": "user", "content": "seen from the CLI?"}])
+    session = reply.headers["X-Agentnb-Session"]
+    run = subprocess.run([sys.executable, "-m", "agentnb.cli", "sessions", "list", "calc",
+                          "--json", "--db", db], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert session in [s["id"] for s in json.loads(run.stdout)]
+    run = subprocess.run([sys.executable, "-m", "agentnb.cli", "chat", "calc", "from the CLI",
+                          "--session", session, "--db", db],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    # and the server goes on, with the CLI's turn in the same session
+    again = client.chat.completions.with_raw_response.create(
+        model="calc", messages=[{"role": "user", "content": "still there?"}],
+        extra_headers={"X-Agentnb-Session": session})
+    assert again.status_code == 200
+    users = [m["content"] for m in stored(server, session)["messages"] if m["role"] == "user"]
+    assert users == ["seen from the CLI?", "from the CLI", "still there?"]
