@@ -179,17 +179,6 @@ def test_no_key_in_the_server_log(server, client):
         assert key not in log and key not in server.banner
 
 
-def test_ctrl_c_stops_cleanly(tmp_path):
-    url = f"duckdb:///{tmp_path}/stop.duckdb"
-    agentnb.connect(url).close()
-    proc = ServeProcess(url)
-    err = proc.stop()
-    assert proc.proc.returncode == 0, err
-    assert "Traceback" not in err and "agentnb serve: stopped" in proc.log
-    # the file is free: another process opens it at once
-    agentnb.connect(url).close()
-
-
 def _write_0001_store(url: str) -> str:
     """A store as agentnb wrote it before key scopes (revision 0001), with one agent key."""
     from agentnb.store import keys as keymat
@@ -216,7 +205,7 @@ def _write_0001_store(url: str) -> str:
     return plain
 
 
-def test_an_old_store_is_upgraded_and_its_keys_work(tmp_path):
+def test_an_old_store_is_upgraded_and_its_keys_work_and_ctrl_c_stops(tmp_path):
     url = f"duckdb:///{tmp_path}/old.duckdb"
     plain = _write_0001_store(url)
     proc = ServeProcess(url)
@@ -231,7 +220,11 @@ def test_an_old_store_is_upgraded_and_its_keys_work(tmp_path):
         r = httpx.get(proc.url + "/api/keys", headers={"Authorization": f"Bearer {plain}"})
         assert r.status_code == 403
     finally:
-        proc.stop()
+        err = proc.stop()
+    # Ctrl-C stops it cleanly, and the file is free: another process opens it at once
+    assert proc.proc.returncode == 0, err
+    assert "Traceback" not in err and "agentnb serve: stopped" in proc.log
+    agentnb.connect(url).close()
 
 
 def test_cli_refuses_workers_on_a_file_store_and_warns_off_loopback(tmp_path):
