@@ -70,8 +70,8 @@ def expand_env(template: str, environ: Mapping[str, str], what: str) -> str:
     def value(match: re.Match) -> str:
         name = match.group(1)
         if name not in environ:
-            raise McpServerError(f"{what} needs the environment variable {name}, which is not "
-                                 "set; set it before the server starts")
+            raise McpServerError(f"the environment variable {name} is not set ({what} "
+                                 "takes its value from it); set it and try again")
         return environ[name]
 
     return ENV_REFERENCE.sub(value, template)
@@ -86,8 +86,8 @@ def server_environment(name: str, config: "McpServerConfig",
     out = {}
     for target, source in config.env.items():
         if source not in environ:
-            raise McpServerError(f"MCP server {name!r} needs the environment variable {source}, "
-                                 "which is not set; set it before the server starts")
+            raise McpServerError(f"the environment variable {source} is not set (the server "
+                                 "takes it from agentnb's environment); set it and try again")
         out[target] = environ[source]
     return out
 
@@ -156,8 +156,7 @@ class _Connection:
             return stdio_client(params, errlog=self._stderr)
         from mcp.client.streamable_http import streamablehttp_client
 
-        what = f"MCP server {self.server.name!r} header"
-        headers = {name: expand_env(value, os.environ, f"{what} {name}")
+        headers = {name: expand_env(value, os.environ, f"header {name}")
                    for name, value in config.headers.items()}
         return streamablehttp_client(str(config.url), headers=headers or None)
 
@@ -245,6 +244,8 @@ class _Connection:
     def _reason(self, exc: BaseException) -> str:
         while isinstance(exc, _GROUPS) and exc.exceptions:  # type: ignore[attr-defined]
             exc = exc.exceptions[0]
+        if isinstance(exc, McpServerError):
+            return exc.message
         if isinstance(exc, FileNotFoundError):
             return f"command not found ({one_line(exc, limit=120)})"
         if isinstance(exc, (_Died, asyncio.CancelledError)) or _is_closed(exc):
