@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 from mcp.server.fastmcp import FastMCP
 
@@ -57,10 +56,12 @@ def crash() -> str:
 
 
 @mcp.tool()
-def hang() -> str:
-    """Never answers (for timeouts)."""
-    while True:
-        time.sleep(3600)
+async def hang() -> str:
+    """Never answers (for timeouts); the server goes on serving other calls."""
+    import anyio
+
+    await anyio.sleep_forever()
+    return "never"
 
 
 if __name__ == "__main__":

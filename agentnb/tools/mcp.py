@@ -30,7 +30,7 @@ import os
 import re
 import tempfile
 import threading
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import McpServerError
@@ -154,11 +154,9 @@ class _Connection:
                 command=str(config.command), args=list(config.args),
                 env=server_environment(self.server.name, config))
             return stdio_client(params, errlog=self._stderr)
-        from mcp.client.streamable_http import streamablehttp_client
-
         headers = {name: expand_env(value, os.environ, f"header {name}")
                    for name, value in config.headers.items()}
-        return streamablehttp_client(str(config.url), headers=headers or None)
+        return _http_transport(str(config.url), headers)
 
     async def open(self, timeout: float) -> None:
         self._task = asyncio.ensure_future(self._run())
@@ -278,6 +276,19 @@ class _Connection:
                 raise _Died() from None
             raise
         return _content_text(content)
+
+
+@asynccontextmanager
+async def _http_transport(url: str, headers: dict[str, str]):
+    """The SDK's streamable-HTTP transport over an httpx client of ours (closed with it)."""
+    import httpx
+    from mcp.client.streamable_http import streamable_http_client
+
+    # the SDK's defaults: a response stream may stay open, so reads wait longer
+    timeout = httpx.Timeout(30.0, read=300.0)
+    async with httpx.AsyncClient(headers=headers or None, timeout=timeout) as client:
+        async with streamable_http_client(url, http_client=client) as streams:
+            yield streams
 
 
 def _is_closed(exc: BaseException) -> bool:
