@@ -1,5 +1,6 @@
 """``agentnb mcp serve``: the store's agents and their history as an MCP server.
 
+Imported only by ``agentnb mcp serve`` (it imports the mcp SDK at once).
 A front end like the CLI and the notebook: it calls the Python API
 (:class:`~agentnb.api.Store`, :class:`~agentnb.agent.Agent`) and nothing
 below it. Built with the ``mcp`` SDK's FastMCP; stdio by default, streamable
@@ -28,6 +29,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Annotated, Any, Sequence, TextIO
 
+from mcp.server.fastmcp import Context, FastMCP
 from pydantic import Field
 
 from .errors import UserError, error_text
@@ -124,8 +126,6 @@ def _tool_call(call: Any) -> dict[str, Any]:
 def build_server(store: "Store", agents: Sequence[str] = (), *, http: bool = False,
                  host: str = "127.0.0.1", port: int = 8765) -> Any:
     """The FastMCP server over ``store`` (only ``agents`` when given)."""
-    from mcp.server.fastmcp import Context, FastMCP
-
     access = _Access(store, agents, http=http)
     options: dict[str, Any] = {}
     if http:
