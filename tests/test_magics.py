@@ -114,7 +114,7 @@ def test_load_ext_imports_nothing_heavy():
         import sys
         assert 'agent' in sh.magics_manager.magics['line']
         print([m for m in ('langchain_core', 'pandas', 'duckdb', 'sqlalchemy', 'ipywidgets',
-                          'fastapi', 'uvicorn', 'starlette')
+                          'fastapi', 'uvicorn', 'starlette', 'mcp', 'langchain_mcp_adapters')
                if m in sys.modules])
         """
     )
