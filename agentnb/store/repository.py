@@ -337,6 +337,12 @@ class Repository:
             if fast:
                 next_pos = _duckdb_claim_positions(conn, session_id, now, positions)
             else:
+                if conn.dialect.name == "postgresql":
+                    # Writers of one session in other processes: the row lock queues them,
+                    # so each reads max(position) after the previous turn committed
+                    # (READ COMMITTED takes a new snapshot per statement).
+                    conn.execute(sa.select(sessions_t.c.id).where(
+                        sessions_t.c.id == session_id).with_for_update())
                 next_pos = conn.execute(
                     sa.select(sa.func.coalesce(sa.func.max(messages_t.c.position), -1)).where(
                         messages_t.c.session_id == session_id

@@ -1,0 +1,87 @@
+"""PostgreSQL as the team store: many processes on one server, the pool, who did what.
+
+The rest of the store's suite runs on PostgreSQL through the ``store_url`` fixture
+(tests/conftest.py); this module has what only a server can do. Skipped with the reason
+when no server is reachable (CI, with AGENTNB_POSTGRES_TESTS=1, fails instead).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+import agentnb
+from agentnb.schemas import NewMessage
+
+from .test_concurrency import WRITER, _check_session, _finish, _make_sessions, _spawn
+
+
+@pytest.mark.slow
+def test_eight_processes_write_turns_at_once(postgres_url, tmp_path):
+    """8 processes, each writing turns to its own session and to one shared session:
+    no error, no row lost, the positions of every session contiguous, each turn whole."""
+    turns = 12
+    own = _make_sessions(postgres_url, tmp_path, 9)
+    shared, own = own[0], own[1:]
+    procs = [
+        _spawn(WRITER, {"url": postgres_url, "home": str(tmp_path), "sessions": [sid, shared],
+                        "turns": turns, "tag": f"p{k}"}, tmp_path)
+        for k, sid in enumerate(own)
+    ]
+    _finish(procs, timeout=240)
+    with agentnb.connect(postgres_url, home=tmp_path) as store:
+        for k, sid in enumerate(own):
+            _check_session(store, sid, turns, {f"p{k}"})
+        _check_session(store, shared, 8 * turns, {f"p{k}" for k in range(8)})
+        history = store._repo.history(uuid.UUID(shared))
+        counts = store.counts()
+    for start in range(0, len(history), 3):  # no process wrote inside another's turn
+        assert len({m.content.split()[0] for m in history[start:start + 3] if m.content}) == 1
+    assert counts["messages"] == 2 * 8 * 3 * turns
+    assert counts["tool_calls"] == 2 * 8 * turns
+
+
+def test_threads_use_their_own_pooled_connections(postgres_url):
+    """A server store hands each thread a connection of its own from the pool (no file
+    hand-over): two threads are inside a unit of work at the same time."""
+    store = agentnb.connect(postgres_url)
+    store.init()
+    holder = store._db.holder
+    assert type(holder).__name__ == "PooledHolder"
+    inside = threading.Barrier(2, timeout=30)
+    pids = []
+
+    def work():
+        with store._db.read() as conn:
+            pids.append(conn.exec_driver_sql("select pg_backend_pid()").scalar_one())
+            inside.wait()  # both threads hold a connection now
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(set(pids)) == 2
+    # nested units of work on one thread share the connection (and its transaction)
+    with store._db.write() as outer:
+        outer.exec_driver_sql("create temporary table t (x int)")
+        with store._db.read() as inner:
+            assert inner is outer
+    store.close()
+
+
+def test_agent_map_runs_on_postgresql(postgres_url):
+    """``agent.map`` (concurrent turns into one session) on a pooled store."""
+    store = agentnb.connect(postgres_url)
+    agent = store.create_agent("calc", model="offline")
+    items = [f"item {i}" for i in range(6)]
+    results = agent.map(items, concurrency=3, progress=False)
+    assert all(f'"{item}"' in r.text for item, r in zip(items, results)), results
+    (summary,) = store.sessions("calc")
+    assert summary.turns == 6
+    positions = [m.position for m in store.history(summary.session.id)]
+    assert positions == list(range(len(positions)))
+    store.close()
