@@ -292,11 +292,12 @@ class Store:
         return Agent(self, record)
 
     # -- sessions -------------------------------------------------------------
-    def sessions(self, agent: str | None = None, *,
-                 limit: int | None = None) -> list[SessionSummary]:
-        """Sessions with their counts, newest first; optionally of one agent."""
+    def sessions(self, agent: str | None = None, *, limit: int | None = None,
+                 user: str | None = None) -> list[SessionSummary]:
+        """Sessions with their counts, newest first; optionally of one agent, of one user
+        (the ``user_id`` they were started with: ``AGENTNB_USER``, else the OS user)."""
         agent_id = self._repo.get_agent(agent).id if agent else None
-        return self._repo.list_sessions(agent_id, limit=limit)
+        return self._repo.list_sessions(agent_id, limit=limit, user_id=user)
 
     def session(self, session_id: str | uuid.UUID) -> SessionRecord:
         """A session by id or unique prefix."""
@@ -327,9 +328,10 @@ class Store:
                                          user_id=user or self.settings.user_name,
                                          attrs=attrs)
 
-    def session_counts(self) -> dict[str, int]:
-        """How many sessions each agent has, by agent name (agents without any are left out)."""
-        return self._repo.session_counts()
+    def session_counts(self, *, user: str | None = None) -> dict[str, int]:
+        """How many sessions each agent has, by agent name (agents without any are left out);
+        ``user``: only that user's sessions."""
+        return self._repo.session_counts(user_id=user)
 
     def history(self, session_id: str | uuid.UUID, *,
                 last: int | None = None) -> list[MessageRecord]:

@@ -252,7 +252,7 @@ BAD = [
     ("bad-limit", ["sessions", "list", "--limit", "99999999999999999999"],
      "sessions --limit 99999999999999999999", None, "must be at most 1,000,000"),
     ("bad-usage-group", ["usage", "--by", "week"], "usage --by week", None,
-     "must be one of agent, session, model or day"),
+     "must be one of agent, session, model, day or user"),
     ("sql-write", ["sql", "delete from agents"], "sql delete from agents",
      lambda s: s.sql_rows("delete from agents"), "read-only"),
 ]
@@ -288,6 +288,9 @@ READS = [
     ("keys-list", ["keys", "list"], "keys list"),
     ("usage-model", ["usage", "--by", "model"], "usage --by model"),
     ("usage-day", ["usage", "--by", "day"], "usage --by day"),
+    ("usage-user", ["usage", "--by", "user"], "usage --by user"),
+    ("sessions-of-a-user", ["sessions", "list", "--user", "nobody"],
+     "sessions --all --user nobody"),
     ("sql", ["sql", "select name from agents order by name"],
      "sql select name from agents order by name"),
     ("db-current", ["db", "current"], "db current"),

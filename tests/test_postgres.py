@@ -85,3 +85,41 @@ def test_agent_map_runs_on_postgresql(postgres_url):
     positions = [m.position for m in store.history(summary.session.id)]
     assert positions == list(range(len(positions)))
     store.close()
+
+
+def test_a_plain_postgresql_url_works_with_psycopg_3(postgres_url):
+    """``postgresql://`` names SQLAlchemy's default driver (psycopg2); with only psycopg 3
+    installed (agentnb[postgres]) the store uses that, so a URL copied as is works."""
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg2") is not None:
+        pytest.skip("psycopg2 is installed: postgresql:// uses it")
+    plain = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    assert plain != postgres_url
+    with agentnb.connect(plain) as store:
+        store.create_agent("calc")
+        assert [a.name for a in store.agents()] == ["calc"]
+
+
+def test_an_unreachable_server_is_one_line(capsys):
+    """No server at the address: one line naming it (password masked), exit 2."""
+    from agentnb.cli import main
+
+    code = main(["--db", "postgresql+psycopg://bob:pa55word@127.0.0.1:1/x", "agents", "list"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith("agentnb: error: cannot connect to the store postgresql+psycopg://")
+    assert "pa55word" not in err[0] and "127.0.0.1" in err[0]
+
+
+def test_a_wrong_password_is_one_line(postgres_url, capsys):
+    from sqlalchemy.engine import make_url
+
+    from agentnb.cli import main
+
+    wrong = make_url(postgres_url).set(password="not-the-password").render_as_string(
+        hide_password=False)
+    code = main(["--db", wrong, "agents", "list"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "password authentication failed" in err[0] and "not-the-password" not in err[0]

@@ -45,7 +45,8 @@ class Database:
                 url, lock_timeout=lock_timeout, idle_release=idle_release
             )
         except ModuleNotFoundError as exc:
-            extra = " (pip install 'agentnb[postgres]')" if url.startswith("postgres") else ""
+            extra = (" (pip install 'agentnb[postgres]' and write the URL as "
+                     "postgresql+psycopg://...)") if url.startswith("postgres") else ""
             raise ConfigError(
                 f"the database URL {mask_url(url)} needs the {exc.name!r} driver{extra}"
             ) from None

@@ -25,6 +25,8 @@ from typing import Iterator
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 
+from ..errors import UserError
+
 #: Connections kept open per process, and how many more may be opened when busy.
 POOL_SIZE = 5
 MAX_OVERFLOW = 10
@@ -35,9 +37,24 @@ def is_server_url(url: str) -> bool:
     return make_url(url).get_backend_name() not in ("duckdb", "sqlite")
 
 
+def plain_postgres_url(url: str) -> str:
+    """``postgresql://...`` (SQLAlchemy's default driver, psycopg2) as ``postgresql+psycopg``
+    when only psycopg 3 is installed (what ``agentnb[postgres]`` brings): a URL copied
+    from elsewhere works as written."""
+    import importlib.util
+
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres") \
+            and importlib.util.find_spec("psycopg2") is None \
+            and importlib.util.find_spec("psycopg") is not None:
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    return url
+
+
 def create_server_engine(url: str, lock_timeout: float = 30.0) -> Engine:
     """An engine with a ``QueuePool``; ``lock_timeout`` bounds the wait for a free connection."""
     connect_args = {}
+    url = plain_postgres_url(url)
     if make_url(url).get_backend_name() == "postgresql":
         # An unreachable server fails in seconds, not after the OS's TCP timeout.
         connect_args["connect_timeout"] = max(int(min(lock_timeout, 30)), 1)
@@ -49,6 +66,20 @@ def create_server_engine(url: str, lock_timeout: float = 30.0) -> Engine:
         pool_timeout=lock_timeout,
         connect_args=connect_args,
     )
+
+
+def unreachable_message(url: str, exc: BaseException) -> str:
+    """One line: which server (password masked), what it said, what to check."""
+    from ..config import mask_url
+
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    reason = lines[0] if lines else type(exc).__name__
+    reason = reason.removeprefix("connection failed: ")
+    if len(reason) > 200:
+        reason = reason[:197] + "..."
+    return (f"cannot connect to the store {mask_url(url)}: {reason} "
+            "(is the server running, and the URL's user and password right?)")
 
 
 class PooledHolder:
@@ -77,7 +108,11 @@ class PooledHolder:
             return
         if self._closed:
             raise RuntimeError("this store has been closed")
-        with self.engine.connect() as conn:
+        try:
+            opened = self.engine.connect()
+        except sa.exc.OperationalError as exc:  # down, unreachable, refused, bad password
+            raise UserError(unreachable_message(self.url, exc)) from None
+        with opened as conn:
             self._local.conn = conn
             try:
                 yield conn

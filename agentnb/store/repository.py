@@ -44,7 +44,7 @@ messages_t = Message.__table__
 tool_calls_t = ToolCall.__table__
 api_keys_t = ApiKey.__table__
 
-UsageBy = Literal["agent", "session", "model", "day"]
+UsageBy = Literal["agent", "session", "model", "day", "user"]
 
 
 def validate_name(name: str) -> str:
@@ -213,9 +213,11 @@ class Repository:
         return SessionRecord.model_validate(row._mapping) if row is not None else None
 
     def list_sessions(
-        self, agent_id: uuid.UUID | None = None, *, limit: int | None = None
+        self, agent_id: uuid.UUID | None = None, *, limit: int | None = None,
+        user_id: str | None = None,
     ) -> list[SessionSummary]:
-        """Sessions (newest activity first) with message, turn and token counts."""
+        """Sessions (newest activity first) with message, turn and token counts;
+        ``user_id``: only the sessions of that user."""
         m = messages_t
         stats = (
             sa.select(
@@ -250,6 +252,8 @@ class Repository:
         )
         if agent_id is not None:
             query = query.where(sessions_t.c.agent_id == agent_id)
+        if user_id is not None:
+            query = query.where(sessions_t.c.user_id == user_id)
         if limit is not None:
             query = query.limit(limit)
         with self.db.read() as conn:
@@ -272,14 +276,17 @@ class Repository:
             )
         return out
 
-    def session_counts(self) -> dict[str, int]:
-        """Sessions per agent name, counted by the database (agents without any left out)."""
+    def session_counts(self, *, user_id: str | None = None) -> dict[str, int]:
+        """Sessions per agent name, counted by the database (agents without any left out);
+        ``user_id``: only that user's sessions."""
         query = (
             sa.select(agents_t.c.name, sa.func.count())
             .select_from(sessions_t)
             .join(agents_t, agents_t.c.id == sessions_t.c.agent_id)
             .group_by(agents_t.c.name)
         )
+        if user_id is not None:
+            query = query.where(sessions_t.c.user_id == user_id)
         with self.db.read() as conn:
             return {name: int(n) for name, n in conn.execute(query).all()}
 
@@ -548,7 +555,7 @@ class Repository:
 
     # -- usage ----------------------------------------------------------------
     def usage(self, by: UsageBy = "agent", *, agent_id: uuid.UUID | None = None) -> list[UsageRow]:
-        """Token and tool-call totals grouped by agent, session, model or day."""
+        """Token and tool-call totals grouped by agent, session, model, day or user."""
         m, s, a, t = messages_t, sessions_t, agents_t, tool_calls_t
         if by == "agent":
             key = a.c.name
@@ -556,11 +563,13 @@ class Repository:
             key = sa.cast(s.c.id, sa.String)
         elif by == "model":
             key = sa.func.coalesce(m.c.model, "")
+        elif by == "user":  # who started the session (sessions.user_id); "" when unknown
+            key = sa.func.coalesce(s.c.user_id, "")
         elif by == "day":
             key = sa.cast(sa.func.date(m.c.created_at), sa.String) if self.db.dialect != "duckdb" \
                 else sa.cast(sa.cast(m.c.created_at, sa.Date), sa.String)
         else:
-            raise InvalidValueError(f"usage by {by!r}: choose agent, session, model or day")
+            raise InvalidValueError(f"usage by {by!r}: choose agent, session, model, day or user")
         calls = (
             sa.select(t.c.message_id, sa.func.count().label("n")).group_by(t.c.message_id).subquery()
         )
