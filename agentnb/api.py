@@ -43,6 +43,7 @@ from .store import Database, Repository
 from .store.readonly import run_readonly
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .store.copy import CopyReport
     import pandas as pd
 
     from .agent import Agent
@@ -166,6 +167,32 @@ class Store:
             getattr(migrate, direction)(conn, revision.strip())
             after = migrate.current_revision(conn)
         return Migration(before=before, after=after)
+
+    def copy_to(self, url: str, *, merge: bool = False, progress: Any = None) -> "CopyReport":
+        """Copy this store's agents, sessions, messages, tool calls and keys into ``url``.
+
+        The target is created or upgraded, must be empty unless ``merge``, and is
+        written in one transaction verified by row counts and id checksums; this
+        store is only read. ``progress(table, done, total)`` is called per batch.
+        """
+        from .store.copy import copy_store
+
+        target = Database(url, lock_timeout=self.settings.lock_timeout)
+        try:
+            return copy_store(self._db, target, merge=merge, progress=progress)
+        finally:
+            target.close()
+
+    def copy_from(self, url: str, *, merge: bool = False, progress: Any = None) -> "CopyReport":
+        """Copy the store at ``url`` into this one (the other side of :meth:`copy_to`);
+        the store at ``url`` is only read and must exist."""
+        from .store.copy import copy_store, open_source
+
+        source = open_source(url, lock_timeout=self.settings.lock_timeout)
+        try:
+            return copy_store(source, self._db, merge=merge, progress=progress)
+        finally:
+            source.close()
 
     def close(self) -> None:
         """Stop the loop thread and release the database file."""
