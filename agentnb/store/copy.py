@@ -22,9 +22,11 @@ native ones).
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -198,7 +200,7 @@ def _copy_table(src: Connection, dst: Connection, table: sa.Table, merge: bool, 
             info.skipped += len(values) - len(fresh)
             values = fresh
         if values:
-            dst.execute(table.insert(), values)
+            _insert(dst, table, values)
             info.copied += len(values)
         done += len(rows)
         if progress is not None:
@@ -210,6 +212,62 @@ def _copy_table(src: Connection, dst: Connection, table: sa.Table, merge: bool, 
         raise UserError(f"{table.name}: read {len(ids):,} rows of {info.source_rows:,}; the "
                         "source changed during the copy, copy again (nothing was copied)")
     return info, ids
+
+
+def _plain(table: sa.Table, values: list[dict[str, Any]]) -> list[list[Any]]:
+    """Rows as the driver takes them: naive UTC times (UTCDateTime), JSON as text."""
+    json_cols = {c.name for c in table.c if isinstance(c.type, sa.JSON)}
+    out = []
+    for row in values:
+        plain = []
+        for name, value in row.items():
+            if isinstance(value, datetime):
+                value = value.astimezone(timezone.utc).replace(tzinfo=None)
+            elif name in json_cols and value is not None:
+                value = json.dumps(value)
+            plain.append(value)
+        out.append(plain)
+    return out
+
+
+def _insert(dst: Connection, table: sa.Table, values: list[dict[str, Any]]) -> None:
+    """One batch into the target, the fastest way its driver offers, in its transaction.
+
+    PostgreSQL: ``COPY ... FROM STDIN`` (psycopg); DuckDB: an INSERT from the batch as a
+    DataFrame (or, without pandas, multi-row INSERTs: duckdb-engine's executemany goes row
+    by row); else SQLAlchemy's executemany.
+    """
+    columns = list(values[0])
+    if dst.dialect.name == "postgresql" and dst.dialect.driver == "psycopg":
+        raw = dst.connection.driver_connection
+        with raw.cursor() as cursor:
+            with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in _plain(table, values):
+                    copy.write_row(row)
+    elif dst.dialect.name == "duckdb":
+        raw = dst.connection.driver_connection
+        rows = _plain(table, values)
+        try:
+            import pandas as pd
+        except ImportError:  # pandas comes with agentnb[pandas]; without it, slower
+            pd = None
+        if pd is not None:  # DuckDB scans a DataFrame ~100x faster than it binds parameters
+            # dtype=object: values stay as they are (no int -> float for NULLs)
+            frame = pd.DataFrame(rows, columns=columns, dtype=object)
+            raw.register("agentnb_copy_batch", frame)
+            try:
+                raw.execute(f"INSERT INTO {table.name} ({', '.join(columns)}) "
+                            "SELECT * FROM agentnb_copy_batch")
+            finally:
+                raw.unregister("agentnb_copy_batch")
+            return
+        one = "(" + ", ".join(["?"] * len(columns)) + ")"
+        for start in range(0, len(rows), 250):
+            chunk = rows[start:start + 250]
+            raw.execute(f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
+                        + ", ".join([one] * len(chunk)), [v for r in chunk for v in r])
+    else:
+        dst.execute(table.insert(), values)
 
 
 def _verify(dst: Connection, report: CopyReport, before: dict[str, int],
