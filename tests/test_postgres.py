@@ -123,3 +123,69 @@ def test_a_wrong_password_is_one_line(postgres_url, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1, err
     assert "password authentication failed" in err[0] and "not-the-password" not in err[0]
+
+
+# -- the read-only SQL guard on PostgreSQL ------------------------------------------------
+@pytest.fixture
+def pg_store(postgres_url):
+    store = agentnb.connect(postgres_url)
+    store.create_agent("calc")
+    yield store
+    store.close()
+
+
+@pytest.mark.parametrize("sql, fragment", [
+    ("select pg_read_file('/etc/hostname')", "function pg_read_file() is not allowed"),
+    ("select pg_read_binary_file('/etc/passwd')", "pg_read_binary_file() is not allowed"),
+    ("select * from pg_ls_dir('.')", "pg_ls_dir"),
+    ("select pg_stat_file('postgresql.conf')", "pg_stat_file() is not allowed"),
+    ("select lo_import('/etc/passwd')", "lo_import() is not allowed"),
+    ("select query_to_xml('select pg_read_file(''/etc/hostname'')', true, false, '')",
+     "query_to_xml() is not allowed"),
+    ("select set_config('search_path', 'public', false)", "set_config() is not allowed"),
+    ("select current_setting('data_directory')", "current_setting() is not allowed"),
+    ("select name from agents where name = (select pg_read_file('/etc/hostname'))",
+     "pg_read_file() is not allowed"),
+    ("copy agents to '/tmp/agents.csv'", "not COPY statements"),
+    ("with x as (delete from agents returning *) select * from x", "not allowed"),
+])
+def test_query_store_refuses_the_servers_files_on_postgresql(pg_store, sql, fragment):
+    """The model's tool refuses PostgreSQL's file, settings and SQL-as-text functions
+    before the server sees them (a superuser role could read files with them)."""
+    from agentnb.tools import builtin_tools
+
+    from .test_tools import run
+
+    query = builtin_tools(sql_rows=pg_store.sql_rows)["query_store"]
+    outcome = run(query, {"sql": sql})
+    assert outcome.status == "error", outcome
+    assert fragment in outcome.error_message
+    assert [a.name for a in pg_store.agents()] == ["calc"]
+    ok = run(query, {"sql": "select name from agents"})
+    assert ok.status == "success" and "calc" in ok.output
+
+
+def test_user_sql_on_postgresql_is_refused_file_access_and_runs_read_only(pg_store):
+    """``%agent sql`` / ``store.sql`` on PostgreSQL: the test role (an ordinary one, as a
+    team's should be) gets no file access from the server, and every statement runs in a
+    READ ONLY transaction, so a write hidden in a query is refused by the server."""
+    from agentnb.errors import InvalidValueError
+
+    with pytest.raises(InvalidValueError, match="permission denied for function pg_read_file"):
+        pg_store.sql_rows("select pg_read_file('/etc/hostname')")
+    _, rows = pg_store.sql_rows("select current_setting('transaction_read_only')")
+    assert rows == [("on",)]
+    for hidden_write in [
+        "with x as (delete from agents returning *) select * from x",
+        "select * from agents for update",
+        "with x as (update agents set name = 'x' returning name) select * from x",
+    ]:
+        with pytest.raises(InvalidValueError, match="read-only transaction"):
+            pg_store.sql_rows(hidden_write)
+    assert [a.name for a in pg_store.agents()] == ["calc"]
+    # a setting changed by a user query does not leak into the store's own connections
+    pg_store.sql_rows("select set_config('search_path', 'pg_catalog', false)")
+    assert [a.name for a in pg_store.agents()] == ["calc"]
+    # and the store's own writes are not read-only afterwards
+    pg_store.create_agent("after")
+    assert {a.name for a in pg_store.agents()} == {"calc", "after"}
