@@ -99,6 +99,14 @@ class PooledHolder:
         self.max_wait = 0.0
         self.total_wait = 0.0
 
+    #: No per-file write counters here (the DuckDB holder's ``versions``): other processes
+    #: write a server at any time, so this process can never vouch for what it last read.
+    versions = None
+
+    def token(self, session: object = None) -> None:
+        """Always None: nothing read from a server can be reused without asking it again."""
+        return None
+
     @contextmanager
     def connect(self) -> Iterator[Connection]:
         """A pooled connection for one unit of work (commit it or it rolls back)."""
