@@ -338,10 +338,12 @@ class Store:
                 return summary
         raise AssertionError("a session that exists is listed")  # pragma: no cover
 
-    def latest_session(self, agent: str | uuid.UUID) -> SessionRecord | None:
-        """The agent's most recently active session, or None."""
+    def latest_session(self, agent: str | uuid.UUID, *,
+                       user: str | None = None) -> SessionRecord | None:
+        """The agent's most recently active session, or None; ``user``: the latest of
+        that user's sessions (and of sessions without a recorded user)."""
         agent_id = agent if isinstance(agent, uuid.UUID) else self._repo.get_agent(agent).id
-        return self._repo.latest_session(agent_id)
+        return self._repo.latest_session(agent_id, user_id=user)
 
     def new_session(self, agent: str | uuid.UUID, *, title: str | None = None,
                     user: str | None = None, **attrs: Any) -> SessionRecord:

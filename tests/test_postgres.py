@@ -189,3 +189,34 @@ def test_user_sql_on_postgresql_is_refused_file_access_and_runs_read_only(pg_sto
     # and the store's own writes are not read-only afterwards
     pg_store.create_agent("after")
     assert {a.name for a in pg_store.agents()} == {"calc", "after"}
+
+
+def test_a_team_on_one_store_keeps_its_members_conversations_apart(postgres_url, monkeypatch,
+                                                                     capsys):
+    """alice and bob chat with one agent of a shared store: each continues their own
+    session, never the other's; listings and usage tell them apart (CLI and Python)."""
+    from agentnb.cli import main
+
+    with agentnb.connect(postgres_url, user="alice") as alice:
+        alice.create_agent("calc", model="offline")
+        first = alice.agent("calc").chat("alice one")
+    with agentnb.connect(postgres_url, user="bob") as bob:
+        reply = bob.agent("calc").chat("bob one")
+        assert reply.session_id != first.session_id  # not alice's conversation
+    monkeypatch.setenv("AGENTNB_DATABASE_URL", postgres_url)
+    monkeypatch.setenv("AGENTNB_USER", "alice")
+    assert main(["chat", "calc", "alice two"]) == 0
+    with agentnb.connect(postgres_url) as store:
+        assert [m.content for m in store.history(first.session_id) if m.role == "user"] == [
+            "alice one", "alice two"]
+    capsys.readouterr()
+    assert main(["sessions", "list", "--user", "bob", "--json"]) == 0
+    import json
+
+    listed = json.loads(capsys.readouterr().out)
+    assert [(s["user"], s["turns"]) for s in listed] == [("bob", 1)]
+    assert main(["usage", "--by", "user", "--json"]) == 0
+    usage = {r["key"]: r["turns"] for r in json.loads(capsys.readouterr().out)}
+    assert usage == {"alice": 2, "bob": 1}
+    assert main(["sessions", "list", "--user", "carol"]) == 0
+    assert "no sessions of user carol" in capsys.readouterr().err

@@ -52,7 +52,10 @@ def list_sessions(ctx: Context, args: ListArgs) -> Any:
         title += f" by user {args.user}"
     if total > len(summaries):
         title += f" ({len(summaries)} newest of {total}; -n N for more)"
-    return sessions_table(ctx, summaries, title, with_agent=name is None)
+    table = sessions_table(ctx, summaries, title, with_agent=name is None)
+    if args.user is not None and not summaries:
+        table.empty = f"(no sessions of user {args.user})"
+    return table
 
 
 class ShowArgs(Args):

@@ -201,15 +201,17 @@ class Repository:
                     return SessionRecord.model_validate(found)
             return SessionRecord.model_validate(self._require_session(conn, session_id)._mapping)
 
-    def latest_session(self, agent_id: uuid.UUID) -> SessionRecord | None:
-        """The agent's most recently active session, or None."""
+    def latest_session(self, agent_id: uuid.UUID, *,
+                       user_id: str | None = None) -> SessionRecord | None:
+        """The agent's most recently active session, or None; ``user_id``: of that user
+        (or of no recorded user)."""
+        query = (sa.select(sessions_t).where(sessions_t.c.agent_id == agent_id)
+                 .order_by(sessions_t.c.updated_at.desc()).limit(1))
+        if user_id is not None:
+            query = query.where(sa.or_(sessions_t.c.user_id == user_id,
+                                       sessions_t.c.user_id.is_(None)))
         with self.db.read() as conn:
-            row = conn.execute(
-                sa.select(sessions_t)
-                .where(sessions_t.c.agent_id == agent_id)
-                .order_by(sessions_t.c.updated_at.desc())
-                .limit(1)
-            ).first()
+            row = conn.execute(query).first()
         return SessionRecord.model_validate(row._mapping) if row is not None else None
 
     def list_sessions(
