@@ -48,8 +48,9 @@ class Agent:
 
     **Which session a turn goes to** (the one rule, for every front end): an
     explicit ``session`` id; else a new one with ``new_session=True``; else
-    this handle's current session; else the agent's latest session; else a
-    new one. The session used becomes the handle's current session, so a
+    this handle's current session; else the agent's latest session of this
+    user (a team store's members do not continue each other's conversations);
+    else a new one. The session used becomes the handle's current session, so a
     reconnecting user (``agentnb.connect().agent("calc").chat(...)``)
     continues the latest conversation, as ``%%chat`` and ``agentnb chat`` do.
 
@@ -102,7 +103,7 @@ class Agent:
             where = f"session={short_id(self.session_id)}"
         else:
             try:
-                latest = self.store.latest_session(self.id)
+                latest = self.store.latest_session(self.id, user=self.user_name)
             except Exception:  # a repr must not raise (a closed or busy store)
                 latest = None
             where = (f"session={short_id(latest.id)} (latest)" if latest is not None
@@ -146,6 +147,11 @@ class Agent:
         return tools
 
     # -- sessions -------------------------------------------------------------
+    @property
+    def user_name(self) -> str | None:
+        """Who this handle's sessions are for: ``user``, else the store's user setting."""
+        return self.user or self.store.settings.user_name
+
     def sessions(self) -> list[SessionSummary]:
         """This agent's sessions, newest first."""
         return self.store.sessions(self.name)
@@ -153,7 +159,7 @@ class Agent:
     def new_session(self, title: str | None = None, *, user: str | None = None,
                     **attrs: Any) -> SessionRecord:
         """Start a new session; the next turns go there."""
-        session = self.store.new_session(self.id, title=title, user=user or self.user,
+        session = self.store.new_session(self.id, title=title, user=user or self.user_name,
                                          **{**self.session_attrs, **attrs})
         self.session_id = session.id
         return session
@@ -161,7 +167,7 @@ class Agent:
     def resume(self, session_id: str | uuid.UUID | None = None) -> SessionRecord | None:
         """Continue a stored session (by id or prefix; default: the latest one, or None)."""
         if session_id is None:
-            session = self.store.latest_session(self.id)
+            session = self.store.latest_session(self.id, user=self.user_name)
             if session is None:
                 return None
         else:

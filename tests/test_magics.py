@@ -541,7 +541,7 @@ def test_usage_tables_and_day_chart(run, nb):
     html = by_day._repr_html_()
     assert "tokens per day" in html and "width:100.0%" in html
     assert "█" in repr(by_day)
-    with pytest.raises(UsageError, match="--by: must be one of agent, session, model or day"):
+    with pytest.raises(UsageError, match="--by: must be one of agent, session, model, day or user"):
         run("usage --by week")
 
 

@@ -47,7 +47,7 @@ api_keys_t = ApiKey.__table__
 #: How often a key's ``last_used_at`` is written at most (a read per request, not a write).
 LAST_USED_EVERY = timedelta(minutes=1)
 
-UsageBy = Literal["agent", "session", "model", "day"]
+UsageBy = Literal["agent", "session", "model", "day", "user"]
 
 
 def validate_name(name: str) -> str:
@@ -204,21 +204,25 @@ class Repository:
                     return SessionRecord.model_validate(found)
             return SessionRecord.model_validate(self._require_session(conn, session_id)._mapping)
 
-    def latest_session(self, agent_id: uuid.UUID) -> SessionRecord | None:
-        """The agent's most recently active session, or None."""
+    def latest_session(self, agent_id: uuid.UUID, *,
+                       user_id: str | None = None) -> SessionRecord | None:
+        """The agent's most recently active session, or None; ``user_id``: of that user
+        (or of no recorded user)."""
+        query = (sa.select(sessions_t).where(sessions_t.c.agent_id == agent_id)
+                 .order_by(sessions_t.c.updated_at.desc()).limit(1))
+        if user_id is not None:
+            query = query.where(sa.or_(sessions_t.c.user_id == user_id,
+                                       sessions_t.c.user_id.is_(None)))
         with self.db.read() as conn:
-            row = conn.execute(
-                sa.select(sessions_t)
-                .where(sessions_t.c.agent_id == agent_id)
-                .order_by(sessions_t.c.updated_at.desc())
-                .limit(1)
-            ).first()
+            row = conn.execute(query).first()
         return SessionRecord.model_validate(row._mapping) if row is not None else None
 
     def list_sessions(
-        self, agent_id: uuid.UUID | None = None, *, limit: int | None = None
+        self, agent_id: uuid.UUID | None = None, *, limit: int | None = None,
+        user_id: str | None = None,
     ) -> list[SessionSummary]:
-        """Sessions (newest activity first) with message, turn and token counts."""
+        """Sessions (newest activity first) with message, turn and token counts;
+        ``user_id``: only the sessions of that user."""
         m = messages_t
         stats = (
             sa.select(
@@ -253,6 +257,8 @@ class Repository:
         )
         if agent_id is not None:
             query = query.where(sessions_t.c.agent_id == agent_id)
+        if user_id is not None:
+            query = query.where(sessions_t.c.user_id == user_id)
         if limit is not None:
             query = query.limit(limit)
         with self.db.read() as conn:
@@ -275,14 +281,17 @@ class Repository:
             )
         return out
 
-    def session_counts(self) -> dict[str, int]:
-        """Sessions per agent name, counted by the database (agents without any left out)."""
+    def session_counts(self, *, user_id: str | None = None) -> dict[str, int]:
+        """Sessions per agent name, counted by the database (agents without any left out);
+        ``user_id``: only that user's sessions."""
         query = (
             sa.select(agents_t.c.name, sa.func.count())
             .select_from(sessions_t)
             .join(agents_t, agents_t.c.id == sessions_t.c.agent_id)
             .group_by(agents_t.c.name)
         )
+        if user_id is not None:
+            query = query.where(sessions_t.c.user_id == user_id)
         with self.db.read() as conn:
             return {name: int(n) for name, n in conn.execute(query).all()}
 
@@ -340,6 +349,12 @@ class Repository:
             if fast:
                 next_pos = _duckdb_claim_positions(conn, session_id, now, positions)
             else:
+                if conn.dialect.name == "postgresql":
+                    # Writers of one session in other processes: the row lock queues them,
+                    # so each reads max(position) after the previous turn committed
+                    # (READ COMMITTED takes a new snapshot per statement).
+                    conn.execute(sa.select(sessions_t.c.id).where(
+                        sessions_t.c.id == session_id).with_for_update())
                 next_pos = conn.execute(
                     sa.select(sa.func.coalesce(sa.func.max(messages_t.c.position), -1)).where(
                         messages_t.c.session_id == session_id
@@ -552,7 +567,7 @@ class Repository:
 
     # -- usage ----------------------------------------------------------------
     def usage(self, by: UsageBy = "agent", *, agent_id: uuid.UUID | None = None) -> list[UsageRow]:
-        """Token and tool-call totals grouped by agent, session, model or day."""
+        """Token and tool-call totals grouped by agent, session, model, day or user."""
         m, s, a, t = messages_t, sessions_t, agents_t, tool_calls_t
         if by == "agent":
             key = a.c.name
@@ -560,11 +575,13 @@ class Repository:
             key = sa.cast(s.c.id, sa.String)
         elif by == "model":
             key = sa.func.coalesce(m.c.model, "")
+        elif by == "user":  # who started the session (sessions.user_id); "" when unknown
+            key = sa.func.coalesce(s.c.user_id, "")
         elif by == "day":
             key = sa.cast(sa.func.date(m.c.created_at), sa.String) if self.db.dialect != "duckdb" \
                 else sa.cast(sa.cast(m.c.created_at, sa.Date), sa.String)
         else:
-            raise InvalidValueError(f"usage by {by!r}: choose agent, session, model or day")
+            raise InvalidValueError(f"usage by {by!r}: choose agent, session, model, day or user")
         calls = (
             sa.select(t.c.message_id, sa.func.count().label("n")).group_by(t.c.message_id).subquery()
         )
