@@ -176,7 +176,17 @@ def create_store_engine(url: str, lock_timeout: float = 30.0) -> Engine:
             path.parent.mkdir(parents=True, exist_ok=True)
         # NullPool: closing our Connection really closes the DuckDB connection,
         # which is what releases the file lock. The holder does the pooling.
-        return sa.create_engine(url, poolclass=NullPool)
+        engine = sa.create_engine(url, poolclass=NullPool)
+
+        @sa.event.listens_for(engine, "connect")
+        def _duckdb_lockdown(dbapi_conn, _record):
+            # No files, network, extension installs or setting changes for
+            # anything run on this instance (user SQL above all): readonly.py.
+            from .readonly import lock_down_duckdb
+
+            lock_down_duckdb(dbapi_conn)
+
+        return engine
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
