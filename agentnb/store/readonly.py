@@ -29,6 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..errors import InvalidValueError
+from .connection import DUCKDB_LOCKDOWN, lock_down_duckdb  # noqa: F401  (re-exported)
 from .database import Database
 
 _READ_KEYWORDS = {
@@ -39,30 +40,6 @@ _COMMENT = re.compile(r"(--[^\n]*\n?)|(/\*.*?\*/)", re.S)
 _WORD = re.compile(r"[A-Za-z_]+")
 #: Words that may follow EXPLAIN before the statement it explains.
 _EXPLAIN_OPTIONS = {"analyze", "analyse", "verbose"}
-
-#: The settings of the store's DuckDB instance. DuckDB keeps them per database
-#: instance, not per connection, and ``lock_configuration`` cannot be undone:
-#: a setting the store itself needs must be made before the lock (add it first).
-DUCKDB_LOCKDOWN = (
-    "SET enable_external_access = false",
-    "SET autoinstall_known_extensions = false",
-    "SET autoload_known_extensions = false",
-    "SET lock_configuration = true",
-)
-
-
-def lock_down_duckdb(dbapi_conn: Any) -> None:
-    """Apply :data:`DUCKDB_LOCKDOWN` to a new DuckDB connection's instance (once).
-
-    Connections of one process share the instance: a later connection finds it
-    locked already and leaves it as it is.
-    """
-    locked = dbapi_conn.execute("SELECT current_setting('lock_configuration')").fetchone()[0]
-    if locked:
-        return
-    for statement in DUCKDB_LOCKDOWN:
-        dbapi_conn.execute(statement)
-
 
 def _error_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip()
