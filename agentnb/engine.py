@@ -299,7 +299,13 @@ class Engine:
                     attrs={"usage": "estimated"} if tokens_out is not None else {},
                 ))
             self._close_open_calls(state, "interrupted")
-        except Exception as exc:  # model failure: keep the turn, mark it
+        except BaseException as exc:  # model failure: keep the turn, mark it
+            # A BaseException too (a model raising KeyboardInterrupt/SystemExit off
+            # the main thread): let out, it would end the loop thread and hang chat().
+            if isinstance(exc, GeneratorExit) or (
+                    isinstance(exc, KeyboardInterrupt)
+                    and threading.current_thread() is threading.main_thread()):
+                raise
             state.status = "error"
             state.error = error_text(exc)
             state.messages.append(NewMessage(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 
@@ -148,3 +150,39 @@ def pg_schemas():
 def postgres_url(pg_schemas):
     """A URL of a fresh, empty PostgreSQL store (skipped locally without a server)."""
     return pg_schemas.new_url()
+
+
+# -- IPython shells made by tests: torn down at session end (issue 9, item 17) ----------
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Release every InteractiveShell a test made, instead of IPython's atexit hook.
+
+    Each ``InteractiveShell()`` registers ``atexit_operations``, whose reset
+    runs a full ``gc.collect()`` per shell: with ~100 shells and pytest's heap
+    that kept the process alive about a minute after the summary. Here each
+    shell's hook is unregistered and its history closed; one collection follows.
+    """
+    mod = sys.modules.get("IPython.core.interactiveshell")
+    if mod is None:  # no test made a shell
+        return
+    import atexit
+    import gc
+
+    shells = [o for o in gc.get_objects() if isinstance(o, mod.InteractiveShell)]
+    for sh in shells:
+        atexit.unregister(sh.atexit_operations)
+        hm = getattr(sh, "history_manager", None)
+        if hm is not None:
+            try:
+                hm.end_session()
+                hm.close()
+            except Exception:  # a half-built shell: nothing of ours to keep
+                pass
+            sh.history_manager = None
+        for tmp in list(getattr(sh, "tempfiles", [])):
+            tmp.unlink(missing_ok=True)
+        sh.user_ns.clear()
+    mod.InteractiveShell.clear_instance()
+    del shells
+    gc.collect()
