@@ -74,7 +74,8 @@ def test_enter_sends_and_the_reply_tokens_and_store_agree(duck_store, calc):
     asyncio.run(scenario())
     shown = panel.transcript.value
     assert "Please add(a=2, b=3)" in shown and "add returned 5." in shown
-    assert 'class="agentnb-tool-card" data-status="success"' in shown and "🔧 add" in shown
+    assert 'class="agentnb-tool-card" data-status="success"' in shown
+    assert 'agentnb-icon-wrench" role="img" aria-label="tool"' in shown and "</svg> add" in shown
     history = duck_store.history(panel.session_id)
     assert [m.role for m in history] == ["user", "assistant", "tool", "assistant"]
     assert history[-1].content == "add returned 5."
@@ -266,7 +267,7 @@ def test_pickers_switch_agent_and_session(duck_store):
     # the latest session is open; sessions are listed newest first after "new session"
     assert "alpha's new question" in panel.transcript.value
     labels = [label for label, _ in panel.session_picker.options]
-    assert labels[0] == "＋ new session" and "alpha's new question" in labels[1]
+    assert labels[0] == "+ new session" and "alpha's new question" in labels[1]
     assert "alpha's old question" in labels[2]
 
     panel.session_picker.value = panel.session_picker.options[2][1]
@@ -298,7 +299,7 @@ def test_a_new_panel_resumes_the_stored_session(duckdb_url):
         panel = ChatPanel(store=restarted, agent="calc")
         assert panel.session_id == session_id
         assert "Please add(a=20, b=22)" in panel.transcript.value
-        assert "🔧 add" in panel.transcript.value and "42" in panel.transcript.value
+        assert "</svg> add" in panel.transcript.value and "42" in panel.transcript.value
         assert "session (1 turn)" in panel.footer.value
         explicit = ChatPanel(store=restarted, agent="calc", session=str(session_id)[:8])
         assert explicit.session_id == session_id
@@ -578,7 +579,38 @@ def test_a_panel_turn_becomes_the_notebooks_current_session(monkeypatch, isolate
         magics = sh.magics_manager.registry["AgentMagics"]
         assert (magics.current_agent, magics.current_session) == ("calc", panel.session_id)
         history = sh.run_line_magic("agent", "history")
-        assert "hello from the panel" in history._repr_markdown_()
+        assert "hello from the panel" in history._repr_html_()
     finally:
         sh.extension_manager.unload_extension("agentnb")
         InteractiveShell.clear_instance()
+
+
+# -- icons that need no emoji font ---------------------------------------------------------
+
+
+def _needs_a_symbol_font(text: str) -> list[str]:
+    """Characters of ``text`` from the emoji and symbol blocks that plain fonts lack."""
+    return sorted({ch for ch in text
+                   if 0x2300 <= ord(ch) <= 0x23FF or 0x1F000 <= ord(ch) <= 0x1FAFF
+                   or 0xFF00 <= ord(ch) <= 0xFFEF or ord(ch) in (0xFE0F,)})
+
+
+def test_icons_are_inline_svg_not_emoji(duck_store, calc):
+    from agentnb.render.markup import error_html, interrupted_html, tool_card_html
+
+    pieces = [tool_card_html("add", {"a": 1}, "success", output="2", ms=1.0),
+              tool_card_html("add", {"a": 1}, "error", error="boom", collapsible=True),
+              interrupted_html(), error_html("it failed")]
+    for piece in pieces:
+        assert _needs_a_symbol_font(piece) == [], piece
+        assert "<svg" in piece and 'fill="currentColor"' in piece
+    panel = ChatPanel(store=duck_store, agent="calc")
+    asyncio.run(_turn(panel, "Please add(a=2, b=3)"))
+    shown = [panel.transcript.value, panel.footer.value, panel.status_line.value,
+             panel.input.placeholder, *(label for label, _ in panel.session_picker.options)]
+    assert _needs_a_symbol_font("".join(shown)) == []
+
+
+async def _turn(panel: ChatPanel, text: str) -> None:
+    task = panel.submit(text)
+    await task

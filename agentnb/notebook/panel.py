@@ -258,7 +258,7 @@ class ChatPanel(widgets.VBox):
     def _fill_sessions(self) -> None:
         assert self._agent is not None
         summaries = self.store.sessions(self._agent.name)
-        options: list[tuple[str, str]] = [("＋ new session", NEW_SESSION)]
+        options: list[tuple[str, str]] = [("+ new session", NEW_SESSION)]
         options += [(session_label(s), str(s.session.id)) for s in summaries]
         with self._quietly():
             self.session_picker.options = options
