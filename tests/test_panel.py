@@ -32,9 +32,10 @@ async def until(condition, timeout: float = 30.0) -> None:
 
 
 def press_enter(panel: ChatPanel, text: str) -> None:
-    """Type ``text`` then Enter, as the browser syncs a Textarea keystroke by keystroke."""
+    """Type ``text`` then Enter: the box's value syncs, then its ``submit`` message comes
+    (what the browser sends; tests/browser presses the real keys)."""
     panel.input.value = text
-    panel.input.value = text + "\n"
+    panel.input.press_enter()
 
 
 def add(a: int, b: int) -> int:
@@ -111,22 +112,72 @@ def test_send_button_continues_the_same_session(duck_store, calc):
     assert len(duck_store.sessions("calc")) == 1
 
 
-def test_backslash_enter_is_a_new_line_and_pasted_lines_stay(duck_store, calc):
+def test_new_lines_are_typed_text_only_enter_sends_and_nothing_is_added(duck_store, calc):
+    """Shift+Enter (a newline in the value, in any place, or a paste) never sends; Enter
+    sends exactly the text in the box: no backslash or other layout mark is stored."""
     panel = ChatPanel(store=duck_store, agent="calc")
+    assert "Shift+Enter" in panel.input.placeholder and "\\" not in panel.input.placeholder
 
     async def scenario():
-        press_enter(panel, "line one\\")
-        assert panel.input.value == "line one\n" and panel.task is None
-        panel.input.value = "line one\nline two\nline three"  # a paste: several lines at once
-        panel.input.value = "line one\nline two\nline three\nfour\n"
+        panel.input.value = "line one\n"  # Shift+Enter at the end: a new line, no send
         assert panel.task is None
-        panel.input.value = "line one\nline two"
-        press_enter(panel, "line one\nline two")
+        panel.input.value = "line one\\\nline two\n\nline three"  # a paste; a backslash too
+        assert panel.task is None
+        # the front end's message carries the text as the box shows it
+        panel.input._handle_custom_msg({"type": "submit", "text": panel.input.value}, [])
+        assert panel.input.value == "" and panel.busy
         await panel.task
+        panel.input._handle_custom_msg({"type": "submit", "text": "   \n "}, [])
+        assert panel.task.done()  # blank: nothing sent
+        panel.input._handle_custom_msg({"type": "other"}, [])  # not ours: ignored
 
     asyncio.run(scenario())
     users = [m.content for m in duck_store.history(panel.session_id) if m.role == "user"]
-    assert users == ["line one\nline two"]
+    assert users == ["line one\\\nline two\n\nline three"]
+
+
+def test_the_footer_says_a_turn_is_streaming_not_the_previous_turn(duck_store):
+    duck_store.create_agent("teller", model_kwargs={"token_delay": 0.01})
+    panel = ChatPanel(store=duck_store, agent="teller")
+    panel.submit("hi")  # a first, finished turn: its figures are in the footer
+    before = panel.footer.value
+    assert "last turn:" in before and "session (1 turn)" in before
+    seen = []
+
+    async def scenario():
+        press_enter(panel, STORY)
+        seen.append(panel.footer.value)  # at once, before the first token
+        await until(lambda: "filler text" in panel.transcript.value)
+        await until(lambda: "tokens so far" in panel.footer.value
+                    and not panel.footer.value.endswith("0 tokens so far · streaming…</div>"))
+        seen.append(panel.footer.value)
+        panel.stop()
+        await panel.task
+
+    asyncio.run(scenario())
+    for footer in seen:
+        assert 'data-streaming="1"' in footer and "streaming…" in footer, footer
+        assert "last turn:" not in footer and "teller" not in footer
+        assert "offline" in footer
+    assert "session (2 turns)" in panel.footer.value and "streaming" not in panel.footer.value
+
+
+def test_long_session_titles_end_with_an_ellipsis(duck_store, calc):
+    title = "A very long question about penguins, their islands and their bills " * 2
+    panel = ChatPanel(store=duck_store, agent="calc")
+    panel.submit(title)
+    label = panel.session_picker.label
+    first = label.split(" · ")[1]
+    assert first.endswith("…") and title.startswith(first[:-1])
+    assert len(label) <= 60  # the picker shows it whole; a narrower panel ends it with "…"
+    assert "text-overflow:ellipsis" in panel.children[0].value
+
+
+def test_a_separator_between_the_pickers_and_the_transcript(duck_store, calc):
+    panel = ChatPanel(store=duck_store, agent="calc")
+    row = panel.picker_row
+    assert panel.children.index(row) + 1 == panel.children.index(panel.transcript)
+    assert row.layout.border_bottom.startswith("1px solid")
 
 
 def test_outside_an_event_loop_submit_runs_the_turn_to_its_end(duck_store, calc):

@@ -202,7 +202,8 @@ def session_label(summary: "SessionSummary") -> str:
     when = summary.last_activity or summary.session.updated_at
     first = summary.session.title or summary.first_message or "(empty)"
     turns = f"{summary.turns} turn{'s' if summary.turns != 1 else ''}"
-    return f"{when:%Y-%m-%d %H:%M} · {shorten(first, 40)} · {turns}"
+    # short enough that the whole label fits the panel's picker: a long title ends with "…"
+    return f"{when:%Y-%m-%d %H:%M} · {shorten(first, 32)} · {turns}"
 
 
 __all__ = [
