@@ -123,13 +123,13 @@ def test_new_lines_are_typed_text_only_enter_sends_and_nothing_is_added(duck_sto
         assert panel.task is None
         panel.input.value = "line one\\\nline two\n\nline three"  # a paste; a backslash too
         assert panel.task is None
-        # the front end's message carries the text as the box shows it
-        panel.input._handle_custom_msg({"type": "submit", "text": panel.input.value}, [])
+        # Enter: the front end's one state update, the emptied box and the text it held
+        panel.input.set_state({"value": "", "submission": {"text": panel.input.value,
+                                                           "id": "1"}})
         assert panel.input.value == "" and panel.busy
         await panel.task
-        panel.input._handle_custom_msg({"type": "submit", "text": "   \n "}, [])
+        panel.input.set_state({"value": "", "submission": {"text": "   \n ", "id": "2"}})
         assert panel.task.done()  # blank: nothing sent
-        panel.input._handle_custom_msg({"type": "other"}, [])  # not ours: ignored
 
     asyncio.run(scenario())
     users = [m.content for m in duck_store.history(panel.session_id) if m.role == "user"]
@@ -160,6 +160,24 @@ def test_the_footer_says_a_turn_is_streaming_not_the_previous_turn(duck_store):
         assert "last turn:" not in footer and "teller" not in footer
         assert "offline" in footer
     assert "session (2 turns)" in panel.footer.value and "streaming" not in panel.footer.value
+
+
+def test_enter_while_a_turn_runs_keeps_the_text_in_the_box(duck_store):
+    duck_store.create_agent("teller", model_kwargs={"token_delay": 0.01})
+    panel = ChatPanel(store=duck_store, agent="teller")
+
+    async def scenario():
+        press_enter(panel, STORY)
+        await until(lambda: "filler text" in panel.transcript.value)
+        press_enter(panel, "my next\nquestion")
+        assert panel.input.value == "my next\nquestion"  # given back, not lost
+        assert "a turn is running" in panel.status_line.value
+        panel.stop()
+        await panel.task
+
+    asyncio.run(scenario())
+    assert [m.content for m in duck_store.history(panel.session_id)
+            if m.role == "user"] == [STORY]
 
 
 def test_long_session_titles_end_with_an_ellipsis(duck_store, calc):

@@ -6,8 +6,11 @@ on a newline typed at the end and made "\\ + Enter" a line break, which left
 layout characters in messages). This box is an anywidget: a ``<textarea>``
 whose few lines of JavaScript handle the keys as every chat box does:
 
-* **Enter** sends the text (a ``submit`` message with the text, so the message
-  is exactly what the box showed, never a half-synced value);
+* **Enter** sends the text: the box empties and one state update carries both
+  the empty ``value`` and the ``submission`` (the text as the box showed it).
+  One update, not a value change plus a custom message: ipywidgets holds back
+  state updates while the kernel is busy and sends custom messages at once,
+  so a separate message would overtake the value it belongs with;
 * **Shift+Enter** inserts a new line (the browser's own behaviour), and so do
   Ctrl/Alt+Enter; Enter while an input method composes is left to it;
 * every key stays in the box: JupyterLab's shortcuts (Shift+Enter runs the
@@ -48,14 +51,19 @@ function render({ model, el }) {
     }
   };
   box.addEventListener("input", sync);
+  let sent = 0;
   box.addEventListener("keydown", (event) => {
     // keys typed here are the message's: no notebook shortcut may act on them
     event.stopPropagation();
     if (event.key !== "Enter" || event.isComposing || event.keyCode === 229) return;
     if (event.shiftKey || event.altKey || event.ctrlKey || event.metaKey) return;
     event.preventDefault();  // Enter sends; it is not a new line in the message
-    sync();
-    model.send({ type: "submit", text: box.value });
+    const text = box.value;
+    box.value = "";
+    sent += 1;
+    model.set("value", "");
+    model.set("submission", { text, id: `${Date.now()}-${sent}` });
+    model.save_changes();
   });
   // JupyterLab also listens for keyup/keypress on the notebook
   for (const name of ["keyup", "keypress"]) {
@@ -91,33 +99,37 @@ class ChatInput(anywidget.AnyWidget):
         sync=True)
     disabled = traitlets.Bool(False, help="no typing").tag(sync=True)
     rows = traitlets.Int(3, help="visible lines").tag(sync=True)
+    #: the last Enter: ``{"text": ..., "id": ...}`` (set by the front end)
+    submission = traitlets.Dict(help="the text sent by the last Enter").tag(sync=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._submit_handlers: list[Callable[[str], None]] = []
-        self.on_msg(self._on_front_end_message)
+        self._presses = 0
+        self.observe(self._submitted, names="submission")
 
     def on_submit(self, handler: Callable[[str], None]) -> None:
         """Call ``handler(text)`` when the user presses Enter (``text``: the box's text)."""
         self._submit_handlers.append(handler)
 
     def press_enter(self, text: str | None = None) -> None:
-        """What Enter does in the browser: send ``text`` (default: the box's value)."""
-        self._on_front_end_message(self, {"type": "submit", "text": (
-            self.value if text is None else text)}, [])
+        """What Enter does in the browser: send ``text`` (default: the box's value).
+
+        Applies the same state update the front end sends (through ``set_state``,
+        as the widget's comm does).
+        """
+        self._presses += 1
+        self.set_state({"value": "", "submission": {
+            "text": self.value if text is None else text, "id": f"py-{self._presses}"}})
 
     def focus(self) -> None:
         """Put the keyboard focus in the box (in every view of it)."""
         self.send({"type": "focus"})
 
-    def _on_front_end_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
-        if not isinstance(content, dict) or content.get("type") != "submit":
-            return
-        text = content.get("text")
+    def _submitted(self, change: dict) -> None:
+        text = (change["new"] or {}).get("text")
         if not isinstance(text, str):
             return
-        if text != self.value:
-            self.value = text
         for handler in list(self._submit_handlers):
             handler(text)
 

@@ -141,7 +141,7 @@ class ChatPanel(widgets.VBox):
         # shrinking with the panel; the style below ends a clipped label with "…"
         self.session_picker = widgets.Dropdown(
             description="Session", options=[],
-            layout=widgets.Layout(width="auto", flex="1 1 auto", max_width="38em"))
+            layout=widgets.Layout(width="40em", max_width="100%"))
         self.refresh_button = widgets.Button(icon="refresh", tooltip="reload agents and sessions",
                                              layout=widgets.Layout(width="2.6em"))
         self.transcript = widgets.HTML(layout=widgets.Layout(width="100%"))
@@ -324,11 +324,14 @@ class ChatPanel(widgets.VBox):
 
     # -- input ---------------------------------------------------------------------
     def _entered(self, text: str) -> None:
-        """Enter in the box: send what it holds (the box keeps it while a turn runs)."""
+        """Enter in the box (which empties itself): send ``text``; while a turn runs,
+        put it back in the box instead."""
         if self.busy:
+            if text.strip():
+                self._set_input(text)
             self._show_error("a turn is running: wait for it or press Stop")
             return
-        self.submit()
+        self.submit(text)
 
     def _set_input(self, text: str) -> None:
         with self._quietly():

@@ -203,7 +203,7 @@ def session_label(summary: "SessionSummary") -> str:
     first = summary.session.title or summary.first_message or "(empty)"
     turns = f"{summary.turns} turn{'s' if summary.turns != 1 else ''}"
     # short enough that the whole label fits the panel's picker: a long title ends with "…"
-    return f"{when:%Y-%m-%d %H:%M} · {shorten(first, 32)} · {turns}"
+    return f"{when:%Y-%m-%d %H:%M} · {shorten(first, 28)} · {turns}"
 
 
 __all__ = [
