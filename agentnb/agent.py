@@ -33,6 +33,7 @@ from .text import short_id
 if TYPE_CHECKING:  # pragma: no cover
     from .api import Store
     from .engine import TurnRequest
+    from .mcpconfig import AgentMcp
     from .runtime import Runtime
     from .tools import ToolSpec
 
@@ -109,6 +110,13 @@ class Agent:
         return f"<agentnb.Agent {self.name!r} model={self.config.model!r} {where}>"
 
     # -- tools ----------------------------------------------------------------
+    @property
+    def mcp(self) -> "AgentMcp":
+        """This agent's MCP servers: ``agent.mcp.add(...)``, ``.list()``, ``.tools()``, ``.remove()``."""
+        from .mcpconfig import AgentMcp
+
+        return AgentMcp(self)
+
     def tool(self, fn: Callable | None = None, *, name: str | None = None,
              requires_approval: bool = False):
         """Register a function (or LangChain tool) as a tool of this agent; returns it.
@@ -213,6 +221,10 @@ class Agent:
         if not isinstance(message, str) or not message.strip():
             raise InvalidValueError("the message is empty")
         self.refresh()
+        # MCP servers start before the session is chosen: one that does not start is an
+        # error with nothing created (not an empty new session)
+        mcp_specs = (self.store.runtime.mcp_tool_specs(self.config)
+                     if tools and self.config.mcp_servers else [])
         record = session_record or self.session_for_turn(session, new=new_session)
         if model is not None and not isinstance(model, str):
             # a ready langchain-core chat model object
@@ -227,6 +239,7 @@ class Agent:
                 kwargs = {**kwargs, **model_settings}
             chat_model = self.store.runtime.model(spec, kwargs)
         specs, missing = self.store.runtime.tool_specs(self.config.tools) if tools else ([], [])
+        specs = specs + mcp_specs
         if missing and self.warn_missing_tools and (record.id, tuple(missing)) not in self._warned:
             self._warned.add((record.id, tuple(missing)))
             log.warning("agent %s: tools not available in this process: %s (define them and "

@@ -385,6 +385,26 @@ class Store:
         """Run a read-only query; (column names, rows)."""
         return run_readonly(self._db, query, limit=limit)
 
+    def guarded_sql_rows(self, query: str,
+                         limit: int | None = None) -> tuple[list[str], list[tuple]]:
+        """Run SQL under the guard of the model's ``query_store`` tool; (columns, rows).
+
+        Stricter than :meth:`sql_rows`: one SELECT over the store's own tables
+        only (no files, URLs, other databases or functions that reach outside),
+        checked by :func:`agentnb.tools.check_store_query`. What front ends that
+        serve other programs (``mcp serve``'s ``query_history``) use.
+        """
+        from langchain_core.tools import ToolException
+
+        from .tools import check_store_query
+
+        query = str(query).strip().rstrip(";").strip()
+        try:
+            check_store_query(query)
+        except ToolException as exc:
+            raise InvalidValueError(str(exc)) from None
+        return self.sql_rows(query, limit)
+
     def sql(self, query: str) -> "pd.DataFrame":
         """Run a read-only query over the store; a pandas DataFrame."""
         import pandas as pd

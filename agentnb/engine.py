@@ -343,7 +343,9 @@ class Engine:
             tool_calls = list(ai.tool_calls or [])
             new_calls = [
                 NewToolCall(id=uuid.uuid4(), tool_name=c["name"], input_args=c.get("args") or {},
-                            status="pending", created_at=utcnow())
+                            status="pending", created_at=utcnow(),
+                            attrs=dict(by_name[c["name"]].call_attrs) if c["name"] in by_name
+                            else {})
                 for c in tool_calls
             ]
             state.messages.append(NewMessage(

@@ -996,7 +996,7 @@ def test_console_script_works_and_releases_the_store(home):
         con.close()
 
 
-HEAVY = ("langchain_core", "langchain", "pandas", "ipywidgets", "IPython")
+HEAVY = ("langchain_core", "langchain", "pandas", "ipywidgets", "IPython", "fastapi", "uvicorn")
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["agents", "list"], ["sessions", "list", "--json"],

@@ -114,7 +114,8 @@ def test_load_ext_imports_nothing_heavy():
         sh.extension_manager.load_extension('agentnb')
         import sys
         assert 'agent' in sh.magics_manager.magics['line']
-        print([m for m in ('langchain_core', 'pandas', 'duckdb', 'sqlalchemy', 'ipywidgets')
+        print([m for m in ('langchain_core', 'pandas', 'duckdb', 'sqlalchemy', 'ipywidgets',
+                          'fastapi', 'uvicorn', 'starlette', 'mcp', 'langchain_mcp_adapters')
                if m in sys.modules])
         """
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Iterable, Literal, Sequence
 
 import sqlalchemy as sa
@@ -43,6 +43,9 @@ sessions_t = ChatSession.__table__
 messages_t = Message.__table__
 tool_calls_t = ToolCall.__table__
 api_keys_t = ApiKey.__table__
+
+#: How often a key's ``last_used_at`` is written at most (a read per request, not a write).
+LAST_USED_EVERY = timedelta(minutes=1)
 
 UsageBy = Literal["agent", "session", "model", "day"]
 
@@ -522,19 +525,26 @@ class Repository:
 
         The lookup is by hash, and the final comparison is constant-time, so
         timing does not reveal how much of a guessed key was right.
+        ``last_used_at`` is written at most once per :data:`LAST_USED_EVERY`
+        per key: a server verifying a key on every request reads, and writes
+        only about once a minute.
         """
         if not isinstance(plain, str) or not plain.startswith(keymat.KEY_PREFIX):
             return None
         digest = keymat.hash_key(plain)
+        query = sa.select(api_keys_t).where(
+            api_keys_t.c.key_hash == digest, api_keys_t.c.is_active.is_(True))
+        with self.db.read() as conn:
+            row = conn.execute(query).first()
+        if row is None or not keymat.hashes_match(plain, row.key_hash):
+            return None
+        now = utcnow()
+        last = row.last_used_at
+        if last is not None and last.tzinfo is None:
+            last = last.replace(tzinfo=now.tzinfo)
+        if last is not None and now - last < LAST_USED_EVERY:
+            return ApiKeyRecord.model_validate(row._mapping)
         with self.db.write() as conn:
-            row = conn.execute(
-                sa.select(api_keys_t).where(
-                    api_keys_t.c.key_hash == digest, api_keys_t.c.is_active.is_(True)
-                )
-            ).first()
-            if row is None or not keymat.hashes_match(plain, row.key_hash):
-                return None
-            now = utcnow()
             conn.execute(
                 api_keys_t.update().where(api_keys_t.c.id == row.id).values(last_used_at=now)
             )
