@@ -13,5 +13,6 @@ from __future__ import annotations
 
 # The order of these imports is the order of the commands in --help and %agent help.
 from . import store, agents, catalog, sessions, chat, tools, keys, analysis, serve, mcp  # noqa: F401,I001
+from . import tutorials  # noqa: F401,E402  (CLI only: a working copy of the notebooks)
 from .base import *  # noqa: F401,F403  (the command layer's public names)
 from .base import __all__  # noqa: F401

@@ -93,7 +93,7 @@ def show(ctx: Context, args: ShowArgs) -> Transcript:
     title = f"{agent.name} · session {short_id(session.id)}"
     if limit and len(messages) >= limit:
         title += f" (last {limit} messages)"
-    return Transcript(messages, title=title)
+    return Transcript(messages, title=title, agent_name=agent.name)
 
 
 class NewArgs(Args):
