@@ -132,6 +132,9 @@ class _CachedHistory:
     #: The most messages a turn of this session needed (grows past history_bound
     #: when turns are long); the cache keeps at least that many.
     bound: int | None = None
+    #: The store's token (:mod:`agentnb.store.versions`) at which ``records`` were
+    #: known to be the session's newest: while it holds, no query is needed.
+    token: tuple | None = None
 
 
 class Engine:
@@ -150,18 +153,23 @@ class Engine:
         """The messages a strategy needs (``bound`` newest, None: all) and the turn memo.
 
         Sessions only ever grow by whole turns, so a cached history is still
-        the session's when the newest stored message is the cached newest
-        one: a one-row read instead of reading (and validating) the whole
-        history every turn. Anything else (another process wrote a turn, a
-        strategy needs more than is cached) reloads from the store.
+        the session's when nothing was written to it since (the store's token
+        has not moved: no query at all), or else when the newest stored
+        message is the cached newest one: a one-row read instead of reading
+        (and validating) the whole history every turn. Anything else (another
+        process wrote a turn, a strategy needs more than is cached) reloads
+        from the store.
         """
         with self._histories_lock:
             cached = self._histories.get(session_id)
+        token = self.repo.token(session_id)  # before the reads it vouches for
         if cached is not None and (bound is None and cached.complete
                                    or bound is not None
                                    and (cached.complete or len(cached.records) >= bound)):
             known = cached.records[-1].id if cached.records else None
-            if self.repo.newest_message_id(session_id) == known:
+            if (token is not None and cached.token == token
+                    or self.repo.newest_message_id(session_id) == known):
+                cached.token = token
                 with self._histories_lock:
                     if self._histories.get(session_id) is cached:
                         self._histories.move_to_end(session_id)
@@ -169,7 +177,7 @@ class Engine:
                 return (records if bound is None else records[-bound:]), cached.memo
         records = self.repo.history(session_id, last=bound, with_tool_calls=True)
         entry = _CachedHistory(records, complete=bound is None or len(records) < bound,
-                               bound=bound)
+                               bound=bound, token=token)
         if cached is not None and bound is not None and cached.bound is not None:
             entry.bound = max(bound, cached.bound)
         with self._histories_lock:
@@ -180,8 +188,12 @@ class Engine:
         return records, entry.memo
 
     def _remember(self, session_id: uuid.UUID, records: Sequence[MessageRecord],
-                  bound: int | None) -> None:
-        """Add a persisted turn to the session's cached history (or drop it if out of step)."""
+                  bound: int | None, tokens: Sequence[tuple | None] = (None, None)) -> None:
+        """Add a persisted turn to the session's cached history (or drop it if out of step).
+
+        ``tokens``: the session's token before and after the turn's write; the
+        cache stays vouched for if it was at the first.
+        """
         if not records:
             return
         with self._histories_lock:
@@ -192,6 +204,8 @@ class Engine:
             if records[0].position != last + 1:
                 del self._histories[session_id]  # out of step: the next turn reloads
                 return
+            before, after = tokens
+            cached.token = after if before is not None and cached.token == before else None
             merged = cached.records + list(records)  # a new list: readers keep theirs
             if bound is not None and cached.bound is not None:
                 bound = max(bound, cached.bound)
@@ -505,13 +519,15 @@ class Engine:
 
     async def _persist(self, req: TurnRequest, state: _TurnState) -> Reply:
         messages = state.messages
-        write = asyncio.to_thread(self.repo.append_turn, req.session_id, messages)
+        tokens: list = [None, None]
+        write = asyncio.to_thread(self.repo.append_turn, req.session_id, messages, tokens)
         try:
             records = await asyncio.shield(write)
         except asyncio.CancelledError:
             # A second cancel while saving: finish the write before giving up.
             records = await write
-        self._remember(req.session_id, records, mem.history_bound(req.agent.config.memory))
+        self._remember(req.session_id, records, mem.history_bound(req.agent.config.memory),
+                       tokens)
         calls = [c for m in records for c in m.tool_calls]
         if state.status != "complete" and not state.text:
             state.text = state.partial or next(

@@ -230,6 +230,8 @@ def kernel_env(work: Path) -> dict[str, str]:
         "JUPYTER_PLATFORM_DIRS": "1",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
     })
+    if os.environ.get("AGENTNB_BENCH_PYTHONPATH"):  # A/B runs against another checkout
+        env["PYTHONPATH"] = os.environ["AGENTNB_BENCH_PYTHONPATH"]
     return env
 
 
