@@ -128,6 +128,11 @@ class Runner:
         self.info = info or (lambda: {})
         self.close = close or (lambda: None)
         self.times: list[float] = []
+        #: CPU time of the whole process (all threads) per timed turn: what a turn costs
+        #: whatever else the machine runs (I/O waits such as the commit's fsync excluded)
+        self.cpu: list[float] = []
+        #: called to start a new, empty session (the first-20 figures)
+        self.reset: Callable[[], None] | None = None
         self.bad = 0
         self.rss_growth = 0.0
         self.warmup = 0
@@ -137,14 +142,17 @@ class Runner:
     def run(self, n: int, timed: bool = True) -> None:
         rss0 = rss_mb()
         for _ in range(n):
+            c0 = time.process_time()
             t0 = time.perf_counter()
             text = self.turn(self.i)
             elapsed = (time.perf_counter() - t0) * 1000
+            cpu = (time.process_time() - c0) * 1000
             if str(self.i + 1) not in text:
                 self.bad += 1
             self.i += 1
             if timed:
                 self.times.append(elapsed)
+                self.cpu.append(cpu)
             else:
                 self.warmup += 1
         if timed:
@@ -182,6 +190,9 @@ class Runner:
         })
         out.update(self.info())
         out["times_ms"] = [round(t, 3) for t in self.times]
+        if self.cpu:
+            out["cpu_median_ms"] = round(statistics.median(self.cpu), 3)
+            out["cpu_ms"] = [round(t, 3) for t in self.cpu]
         return out
 
 
@@ -664,7 +675,9 @@ def floor_runner(name: str, work: Path, template: Path, agent_id: uuid.UUID,
     for i in range(warmup):  # in a session of its own: the timed session starts empty
         floor.turn(-1000 - i)
     floor.new_session()
-    return Runner(name, floor.turn, info=lambda: {"store_mb": _mb(path)}, close=floor.close)
+    runner = Runner(name, floor.turn, info=lambda: {"store_mb": _mb(path)}, close=floor.close)
+    runner.reset = floor.new_session
+    return runner
 
 
 def _mb(path: Path) -> float:
@@ -703,8 +716,10 @@ def agentnb_fake_runner(name: str, work: Path, template: Path | None, *, warmup:
     for i in range(warmup):
         turn(-1000 - i)
     agent.new_session(title="bench")
-    return Runner(name, turn, info=lambda: {"memory": strategy, "model": model,
-                                            "store_mb": _mb(path)}, close=store.close)
+    runner = Runner(name, turn, info=lambda: {"memory": strategy, "model": model,
+                                              "store_mb": _mb(path)}, close=store.close)
+    runner.reset = lambda: agent.new_session(title="bench")
+    return runner
 
 
 def pydantic_sqlite_runner(name: str, work: Path, *, warmup: int) -> Runner:
@@ -756,10 +771,12 @@ def pydantic_sqlite_runner(name: str, work: Path, *, warmup: int) -> Runner:
     for i in range(warmup):
         turn(-1000 - i)
     state.update(history=[], session="bench")
-    return Runner(name, turn, info=lambda: {"store_mb": _mb(path),
-                                            "persisted": "new_messages_json() per turn, "
-                                                         "SQLite, committed"},
-                  close=conn.close)
+    runner = Runner(name, turn, info=lambda: {"store_mb": _mb(path),
+                                              "persisted": "new_messages_json() per turn, "
+                                                           "SQLite, committed"},
+                    close=conn.close)
+    runner.reset = lambda: state.update(history=[], session=uuid.uuid4().hex)
+    return runner
 
 
 def openai_agents_runner(name: str, work: Path, *, warmup: int) -> Runner:
@@ -828,18 +845,47 @@ def openai_agents_runner(name: str, work: Path, *, warmup: int) -> Runner:
         turn(-1000 - i)
     state["session"].close()
     state["session"] = SQLiteSession("bench", str(path))
-    return Runner(name, turn, info=lambda: {"store_mb": _mb(path),
-                                            "persisted": "SQLiteSession (file), its items"},
-                  close=lambda: state["session"].close())
+
+    def reset() -> None:
+        state["session"].close()
+        state["session"] = SQLiteSession(uuid.uuid4().hex, str(path))
+
+    runner = Runner(name, turn, info=lambda: {"store_mb": _mb(path),
+                                              "persisted": "SQLiteSession (file), its items"},
+                    close=lambda: state["session"].close())
+    runner.reset = reset
+    return runner
 
 
-def head_tail(times: list[float], n: int = 20) -> dict[str, float | None]:
+def head_tail(times: list[float], n: int = 20, cpu: list[float] | None = None
+              ) -> dict[str, float | None]:
     if len(times) < 2 * n:
         return {"first_median_ms": None, "last_median_ms": None, "flat": None}
     first = statistics.median(times[:n])
     last = statistics.median(times[-n:])
-    return {"first_median_ms": round(first, 3), "last_median_ms": round(last, 3),
-            "flat": round(last / first, 2)}
+    out = {"first_median_ms": round(first, 3), "last_median_ms": round(last, 3),
+           "flat": round(last / first, 2)}
+    if cpu and len(cpu) >= 2 * n:
+        out["flat_cpu"] = round(statistics.median(cpu[-n:]) / statistics.median(cpu[:n]), 2)
+    return out
+
+
+def first_sessions(runners: list[Runner], sessions: int, n: int = 20) -> dict[str, dict]:
+    """Each runner's first ``n`` turns of ``sessions`` new sessions, interleaved by session."""
+    times: dict[str, list[float]] = {r.name: [] for r in runners}
+    cpu: dict[str, list[float]] = {r.name: [] for r in runners}
+    for k in range(sessions):
+        order = runners[k % len(runners):] + runners[: k % len(runners)]
+        for r in order:
+            r.reset()
+            gc.collect()
+            t0, c0 = len(r.times), len(r.cpu)
+            r.run(n)
+            times[r.name] += r.times[t0:]
+            cpu[r.name] += r.cpu[c0:]
+            del r.times[t0:], r.cpu[c0:]
+    return {name: {**stats(ts), "cpu_median_ms": round(statistics.median(cpu[name]), 3),
+                   "sessions": sessions} for name, ts in times.items()}
 
 
 # -- child processes: peak RSS, file size, reload ------------------------------------
@@ -932,11 +978,16 @@ def bench_floor(work: Path, args: argparse.Namespace) -> dict[str, Any]:
             "openai-agents sqlite", work / "oai", warmup=args.warmup)),
     }
     turns: dict[str, dict] = {}
+    live = [r for r in group.values() if isinstance(r, Runner)]
+    if live and args.first_sessions:  # first 20 turns of new sessions, before the long one
+        out["first20"] = first_sessions(live, args.first_sessions)
+        for r in live:
+            r.reset()  # the long session starts empty too
     if group:
         run_group(group, turns, turns=args.turns, warmup=0, block=args.block, mem_turns=0)
     for r in turns.values():
         if "times_ms" in r:
-            r.update(head_tail(r["times_ms"]))
+            r.update(head_tail(r["times_ms"], cpu=r.get("cpu_ms")))
     out["turns"] = turns
     # 2. flatness: every memory strategy, the fake and the offline model
     flat: dict[str, dict] = {}
@@ -950,7 +1001,7 @@ def bench_floor(work: Path, args: argparse.Namespace) -> dict[str, Any]:
         run_group(group, flat, turns=args.turns, warmup=0, block=args.block, mem_turns=0)
     for r in flat.values():
         if "times_ms" in r:
-            r.update(head_tail(r["times_ms"]))
+            r.update(head_tail(r["times_ms"], cpu=r.get("cpu_ms")))
     out["flat"] = flat
     # 3. separate processes: peak RSS, file size (twice each), reload
     procs = []
@@ -967,25 +1018,38 @@ def bench_floor(work: Path, args: argparse.Namespace) -> dict[str, Any]:
 def report_floor(res: dict[str, Any]) -> dict[str, Any]:
     t = res["turns"]
     fl = t.get("floor (raw duckdb)", {})
-    print(f"\nissue-13 figures (load average {res['load_start']} -> {res['load_end']})")
-    print(f"  {'workload':<24}{'median':>9}{'p95':>9}{'first 20':>10}{'last 20':>10}"
-          f"{'last/first':>11}{'x floor':>9}")
+    print(f"\nissue-13 figures (load average {[round(x, 2) for x in res['load_start']]} -> "
+          f"{[round(x, 2) for x in res['load_end']]})")
+    print("  one session of the timed turns (wall ms; cpu: process CPU ms a turn)")
+    print(f"  {'workload':<24}{'median':>9}{'p95':>9}{'cpu med':>9}{'first 20':>10}"
+          f"{'last 20':>9}{'last/first':>11}{'(cpu)':>7}{'x floor':>9}{'(cpu)':>7}")
     for name, r in t.items():
         if "error" in r:
             print(f"  {name:<24}ERROR {r['error']}")
             continue
         x = round(r["median_ms"] / fl["median_ms"], 2) if fl.get("median_ms") else None
-        print(f"  {name:<24}{r['median_ms']:>9.2f}{r['p95_ms']:>9.2f}"
-              f"{r['first_median_ms'] or 0:>10.2f}{r['last_median_ms'] or 0:>10.2f}"
-              f"{r['flat'] or 0:>11.2f}{x if x is not None else '-':>9}"
+        xc = (round(r["cpu_median_ms"] / fl["cpu_median_ms"], 2)
+              if fl.get("cpu_median_ms") else None)
+        print(f"  {name:<24}{r['median_ms']:>9.2f}{r['p95_ms']:>9.2f}{r['cpu_median_ms']:>9.2f}"
+              f"{r['first_median_ms'] or 0:>10.2f}{r['last_median_ms'] or 0:>9.2f}"
+              f"{r['flat'] or 0:>11.2f}{r.get('flat_cpu') or 0:>7.2f}"
+              f"{x if x is not None else '-':>9}{xc if xc is not None else '-':>7}"
               + ("" if not r.get("wrong_answers") else f"  {r['wrong_answers']} WRONG"))
-    print("\n  flatness (last 20 / first 20 of one growing session)")
+    f20 = res.get("first20") or {}
+    if f20:
+        print(f"\n  first 20 turns of {next(iter(f20.values()))['sessions']} new sessions each "
+              "(interleaved by session)")
+        for name, r in f20.items():
+            print(f"  {name:<24}{r['median_ms']:>9.2f}{r['p95_ms']:>9.2f}"
+                  f"{r['cpu_median_ms']:>9.2f}")
+    print("\n  flatness (last 20 / first 20 of one growing session; wall, cpu)")
     for name, r in res["flat"].items():
         if "error" in r:
             print(f"  {name:<24}ERROR {r['error']}")
             continue
         print(f"  {name:<24}{r['median_ms']:>9.2f}{r['first_median_ms'] or 0:>10.2f}"
-              f"{r['last_median_ms'] or 0:>10.2f}{r['flat'] or 0:>11.2f}"
+              f"{r['last_median_ms'] or 0:>10.2f}{r['flat'] or 0:>8.2f}"
+              f"{r.get('flat_cpu') or 0:>7.2f}"
               + ("" if not r.get("wrong_answers") else f"  {r['wrong_answers']} WRONG"))
     print("\n  separate processes (warm-up + timed turns, then reloads)")
     print(f"  {'process':<10}{'rep':>4}{'turn med':>10}{'peak RSS MB':>13}{'file MB':>9}"
@@ -1001,13 +1065,17 @@ def report_floor(res: dict[str, Any]) -> dict[str, Any]:
     a = [p for p in ok if p["workload"] == "agentnb"]
     f = [p for p in ok if p["workload"] == "floor"]
     ratios: dict[str, Any] = {}
-    if fl.get("median_ms") and "agentnb fake" in t and "median_ms" in t["agentnb fake"]:
-        ratios["turn_median_x_floor"] = round(t["agentnb fake"]["median_ms"] / fl["median_ms"], 2)
-    af = t.get("agentnb fake", {}).get("first_median_ms")
+    an = t.get("agentnb fake", {})
+    if fl.get("median_ms") and an.get("median_ms"):
+        ratios["turn_median_x_floor"] = round(an["median_ms"] / fl["median_ms"], 2)
+        ratios["turn_cpu_x_floor"] = round(an["cpu_median_ms"] / fl["cpu_median_ms"], 2)
+    af = (f20.get("agentnb fake") or {}).get("median_ms")
+    afc = (f20.get("agentnb fake") or {}).get("cpu_median_ms")
     for other in ("pydantic-ai sqlite", "openai-agents sqlite"):
-        of = t.get(other, {}).get("first_median_ms")
-        if af and of:
-            ratios[f"first20_x_{other}"] = round(af / of, 2)
+        o = f20.get(other) or {}
+        if af and o.get("median_ms"):
+            ratios[f"first20_x_{other}"] = round(af / o["median_ms"], 2)
+            ratios[f"first20_cpu_x_{other}"] = round(afc / o["cpu_median_ms"], 2)
     if a and f:
         med = statistics.median
         ratios["peak_rss_x_floor"] = round(med([p["peak_rss_mb"] for p in a])
@@ -1019,6 +1087,8 @@ def report_floor(res: dict[str, Any]) -> dict[str, Any]:
                                          / med([p["reload"]["median_ms"] for p in f]), 2)
     ratios["flat_max"] = max((r["flat"] for r in res["flat"].values() if r.get("flat")),
                              default=None)
+    ratios["flat_cpu_max"] = max((r["flat_cpu"] for r in res["flat"].values()
+                                  if r.get("flat_cpu")), default=None)
     print("\n  targets: " + ", ".join(f"{k} {v}" for k, v in ratios.items()))
     return ratios
 
@@ -1132,6 +1202,8 @@ def main() -> None:
     ap.add_argument("--only", default="", help="comma-separated groups to run (the others "
                     "are skipped): floor,compare,prefilled,map")
     ap.add_argument("--reloads", type=int, default=5, help="reloads per floor process")
+    ap.add_argument("--first-sessions", type=int, default=5,
+                    help="new sessions whose first 20 turns are timed (floor group)")
     ap.add_argument("--floor-parts", default="turns,flat,procs",
                     help="parts of the floor group: turns,flat,procs")
     ap.add_argument("--child", help=argparse.SUPPRESS)
