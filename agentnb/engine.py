@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.prompt_values import ChatPromptValue
 
 from . import memory as mem
 from .events import (
@@ -187,6 +188,30 @@ class Engine:
                 self._histories.popitem(last=False)
         return records, entry.memo
 
+    def _history_now(self, session_id: uuid.UUID,
+                     bound: int | None) -> tuple[list[MessageRecord], dict] | None:
+        """:meth:`_history` when the cache is vouched for without any read, else None.
+
+        Touches neither the database nor its lock, so the event loop can call it
+        without a hand-off to a worker thread.
+        """
+        with self._histories_lock:
+            cached = self._histories.get(session_id)
+        if cached is None or cached.token is None or not (
+                cached.complete or bound is not None and len(cached.records) >= bound):
+            return None
+        if self.repo.current_token(session_id) != cached.token:
+            return None
+        records = cached.records
+        return (records if bound is None else records[-bound:]), cached.memo
+
+    async def _history_async(self, session_id: uuid.UUID,
+                             bound: int | None) -> tuple[list[MessageRecord], dict]:
+        found = self._history_now(session_id, bound)
+        if found is not None:
+            return found
+        return await asyncio.to_thread(self._history, session_id, bound)
+
     def _remember(self, session_id: uuid.UUID, records: Sequence[MessageRecord],
                   bound: int | None, tokens: Sequence[tuple | None] = (None, None)) -> None:
         """Add a persisted turn to the session's cached history (or drop it if out of step).
@@ -237,7 +262,7 @@ class Engine:
             return mem.build_context(cfg.memory, cfg.system, [], new, count_tokens=req.count_tokens)
         bound = mem.history_bound(cfg.memory)
         if bound is None:  # full, summary: the whole session
-            history, memo = await asyncio.to_thread(self._history, req.session_id, None)
+            history, memo = await self._history_async(req.session_id, None)
             summary = None
             if cfg.memory.strategy == "summary":
                 stored = req.session_attrs.get("summary")
@@ -252,7 +277,7 @@ class Engine:
         # window, tokens: the newest ``bound`` messages, more if that was too few
         bound = self._learned_bound(req.session_id, bound)
         while True:
-            history, memo = await asyncio.to_thread(self._history, req.session_id, bound)
+            history, memo = await self._history_async(req.session_id, bound)
             stats: dict[str, int] = {}
             context = mem.build_context(
                 cfg.memory, cfg.system, history, new, count_tokens=req.count_tokens, memo=memo,
@@ -397,7 +422,10 @@ class Engine:
             streamed = False
             state.pending = messages
             try:
-                async for chunk in model.astream(messages):
+                # A prompt value, not a list: langchain-core would otherwise convert
+                # (check) every message of the context again on every call.
+                async for chunk in model.astream(ChatPromptValue.model_construct(
+                        messages=messages)):
                     full = chunk if full is None else full + chunk
                     text = _text(chunk)
                     if text:

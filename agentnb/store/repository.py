@@ -72,6 +72,10 @@ class Repository:
         with self.db.read():
             return self.db.token(session_id)
 
+    def current_token(self, session_id: uuid.UUID | None = None) -> tuple | None:
+        """:meth:`token` without waiting for the connection (None unless it is open now)."""
+        return self.db.token(session_id)
+
     def _known(self, key: tuple, session_id: uuid.UUID | None = None) -> Any:
         hit = self._records.get(key)
         if hit is not None and hit[0] == self.db.token(session_id):
