@@ -719,7 +719,46 @@ def agentnb_fake_runner(name: str, work: Path, template: Path | None, *, warmup:
     runner = Runner(name, turn, info=lambda: {"memory": strategy, "model": model,
                                               "store_mb": _mb(path)}, close=store.close)
     runner.reset = lambda: agent.new_session(title="bench")
+    # a second handle of the agent for new sessions beside the long one (see paired_flat)
+    young = store.agent("bench")
+
+    def young_turn(i: int) -> str:
+        reply = young.chat(message(i), **kwargs)
+        return reply.text if reply.status == "complete" else f"{reply.status}: {reply.error}"
+
+    runner.young = (lambda: young.new_session(title="young"), young_turn)
     return runner
+
+
+def paired_flat(runners: list[Runner], n: int = 20) -> dict[str, dict]:
+    """Turns of each runner's long session alternated with turns of a new session.
+
+    last-20 / first-20 of one session compares turns run minutes apart, and the
+    load of a shared machine moves in minutes: here the old session's next
+    ``n`` turns and a new session's first ``n`` alternate turn by turn, so the
+    ratio of their medians (wall and CPU) compares them under the same load.
+    """
+    out: dict[str, dict] = {}
+    for r in runners:
+        young = getattr(r, "young", None)
+        if young is None:
+            continue
+        young[0]()
+        old_w, old_c, new_w, new_c = [], [], [], []
+        for k in range(n):
+            for fn, w, c in ((r.turn, old_w, old_c), (young[1], new_w, new_c)):
+                gc.collect()
+                c0, t0 = time.process_time(), time.perf_counter()
+                fn(r.i)
+                w.append((time.perf_counter() - t0) * 1000)
+                c.append((time.process_time() - c0) * 1000)
+                r.i += 1
+        med = statistics.median
+        out[r.name] = {"old_ms": round(med(old_w), 3), "new_ms": round(med(new_w), 3),
+                       "old_cpu_ms": round(med(old_c), 3), "new_cpu_ms": round(med(new_c), 3),
+                       "flat": round(med(old_w) / med(new_w), 2),
+                       "flat_cpu": round(med(old_c) / med(new_c), 2), "n": n}
+    return out
 
 
 def pydantic_sqlite_runner(name: str, work: Path, *, warmup: int) -> Runner:
@@ -896,7 +935,10 @@ def child_main(args: argparse.Namespace) -> None:
     agent_id = uuid.UUID(args.child_agent)
     out: dict[str, Any] = {"workload": args.child}
     t_start = time.perf_counter()
-    if args.child == "floor":
+    if args.child in ("floor", "floor+model"):
+        if args.child == "floor+model":
+            # what the user's own code holds in the agentnb run: the langchain-core model
+            fake_chat_model().invoke("Please add(a=1, b=1)")
         path = raw_floor_file(template, work / "floor.duckdb")
         floor = Floor(path, agent_id)
         for i in range(args.warmup):
@@ -997,8 +1039,18 @@ def bench_floor(work: Path, args: argparse.Namespace) -> dict[str, Any]:
             name = f"agentnb {model} {strategy}"
             group[name] = safe(name, lambda s=strategy, m=model, n=name: agentnb_fake_runner(
                 n, work / f"flat-{m}-{s}", template, warmup=args.warmup, strategy=s, model=m))
-    if group:
-        run_group(group, flat, turns=args.turns, warmup=0, block=args.block, mem_turns=0)
+    live = [r for r in group.values() if isinstance(r, Runner)]
+    flat.update({name: r for name, r in group.items() if not isinstance(r, Runner)})
+    try:
+        if live:
+            interleaved(live, turns=args.turns, warmup=0, block=args.block, mem_turns=0)
+            paired = paired_flat(live)
+            for r in live:
+                flat[r.name] = r.result()
+                flat[r.name]["paired"] = paired.get(r.name)
+    finally:
+        for r in live:
+            r.close()
     for r in flat.values():
         if "times_ms" in r:
             r.update(head_tail(r["times_ms"], cpu=r.get("cpu_ms")))
@@ -1006,7 +1058,8 @@ def bench_floor(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     # 3. separate processes: peak RSS, file size (twice each), reload
     procs = []
     for rep in range(2 if "procs" in parts else 0):
-        for kind in (("agentnb", "floor") if rep == 0 else ("floor", "agentnb")):
+        kinds = ("agentnb", "floor", "floor+model")
+        for kind in (kinds if rep == 0 else kinds[::-1]):
             res = run_child(kind, work / f"child-{kind}-{rep}", template, agent_id, args)
             res["rep"] = rep
             procs.append(res)
@@ -1042,23 +1095,28 @@ def report_floor(res: dict[str, Any]) -> dict[str, Any]:
         for name, r in f20.items():
             print(f"  {name:<24}{r['median_ms']:>9.2f}{r['p95_ms']:>9.2f}"
                   f"{r['cpu_median_ms']:>9.2f}")
-    print("\n  flatness (last 20 / first 20 of one growing session; wall, cpu)")
+    print("\n  flatness: last 20 / first 20 of one growing session (wall, cpu), and the old "
+          "session's next 20 turns alternated with a new session's first 20 (paired wall, cpu)")
+    print(f"  {'workload':<24}{'median':>9}{'first 20':>10}{'last 20':>10}{'flat':>8}{'cpu':>7}"
+          f"{'old ms':>9}{'new ms':>9}{'paired':>8}{'cpu':>7}")
     for name, r in res["flat"].items():
         if "error" in r:
             print(f"  {name:<24}ERROR {r['error']}")
             continue
+        pr = r.get("paired") or {}
         print(f"  {name:<24}{r['median_ms']:>9.2f}{r['first_median_ms'] or 0:>10.2f}"
               f"{r['last_median_ms'] or 0:>10.2f}{r['flat'] or 0:>8.2f}"
-              f"{r.get('flat_cpu') or 0:>7.2f}"
+              f"{r.get('flat_cpu') or 0:>7.2f}{pr.get('old_ms', 0):>9.2f}{pr.get('new_ms', 0):>9.2f}"
+              f"{pr.get('flat', 0):>8.2f}{pr.get('flat_cpu', 0):>7.2f}"
               + ("" if not r.get("wrong_answers") else f"  {r['wrong_answers']} WRONG"))
     print("\n  separate processes (warm-up + timed turns, then reloads)")
-    print(f"  {'process':<10}{'rep':>4}{'turn med':>10}{'peak RSS MB':>13}{'file MB':>9}"
+    print(f"  {'process':<12}{'rep':>4}{'turn med':>10}{'peak RSS MB':>13}{'file MB':>9}"
           f"{'file bytes':>12}{'reload ms':>11}")
     for p in res["processes"]:
         if "error" in p:
-            print(f"  {p.get('workload', '?'):<10}ERROR {p['error']}")
+            print(f"  {p.get('workload', '?'):<12}ERROR {p['error']}")
             continue
-        print(f"  {p['workload']:<10}{p['rep']:>4}{p['turn']['median_ms']:>10.2f}"
+        print(f"  {p['workload']:<12}{p['rep']:>4}{p['turn']['median_ms']:>10.2f}"
               f"{p['peak_rss_mb']:>13.1f}{p['file_mb']:>9.3f}{p['file_bytes']:>12}"
               f"{p['reload']['median_ms']:>11.2f}")
     ok = [p for p in res["processes"] if "error" not in p]
@@ -1080,6 +1138,10 @@ def report_floor(res: dict[str, Any]) -> dict[str, Any]:
         med = statistics.median
         ratios["peak_rss_x_floor"] = round(med([p["peak_rss_mb"] for p in a])
                                            / med([p["peak_rss_mb"] for p in f]), 2)
+        fm = [p for p in ok if p["workload"] == "floor+model"]
+        if fm:
+            ratios["peak_rss_x_floor_with_model"] = round(
+                med([p["peak_rss_mb"] for p in a]) / med([p["peak_rss_mb"] for p in fm]), 2)
         ratios["file_x_floor"] = round(med([p["file_bytes"] for p in a])
                                        / med([p["file_bytes"] for p in f]), 2)
         ratios["file_same_each_run"] = len({p["file_bytes"] for p in a}) == 1
@@ -1089,6 +1151,9 @@ def report_floor(res: dict[str, Any]) -> dict[str, Any]:
                              default=None)
     ratios["flat_cpu_max"] = max((r["flat_cpu"] for r in res["flat"].values()
                                   if r.get("flat_cpu")), default=None)
+    paired = [r["paired"] for r in res["flat"].values() if r.get("paired")]
+    ratios["flat_paired_max"] = max((p["flat"] for p in paired), default=None)
+    ratios["flat_paired_cpu_max"] = max((p["flat_cpu"] for p in paired), default=None)
     print("\n  targets: " + ", ".join(f"{k} {v}" for k, v in ratios.items()))
     return ratios
 
