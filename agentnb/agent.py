@@ -314,13 +314,22 @@ class Agent:
         bridge = _SyncBridge(self.store.runtime, req, approve)
         yield from bridge.events()
 
-    def chat(self, message: str, **kwargs: Any) -> Reply:
+    def chat(self, message: str, *, session: str | uuid.UUID | None = None,
+             new_session: bool = False, schema: Any = None, tools: bool = True,
+             model: Any = None, approve: Callable[[ApprovalRequested], bool] | None = None,
+             model_settings: dict[str, Any] | None = None) -> Reply:
         """Run one turn and return its Reply (``.text``, ``.data``, ``.tool_calls``, ``.usage``).
 
         Takes the keywords of :meth:`stream`.
         """
+        req = self._request(message, session=session, new_session=new_session, schema=schema,
+                            tools=tools, model=model, model_settings=model_settings)
+        # Only what this thread acts on crosses over: each event handed across
+        # threads wakes this one (a turn emits ~10 it would drop).
+        bridge = _SyncBridge(self.store.runtime, req, approve,
+                             only=(ApprovalRequested, TurnFinished))
         reply = None
-        for event in self.stream(message, **kwargs):
+        for event in bridge.events():
             if isinstance(event, TurnFinished):
                 reply = event.reply
         assert reply is not None
@@ -351,13 +360,16 @@ class Agent:
 class _SyncBridge:
     """Runs one turn on the runtime's loop thread and hands events to this thread."""
 
-    def __init__(self, runtime: "Runtime", req: "TurnRequest", approve) -> None:
+    def __init__(self, runtime: "Runtime", req: "TurnRequest", approve,
+                 only: tuple[type, ...] | None = None) -> None:
         self.runtime = runtime
         self.req = req
         self.approve_fn = approve
         self.queue: "queue.Queue[Event]" = queue.Queue()
         self.pending: dict[str, asyncio.Future] = {}
         req.approve = self._engine_approve
+        #: the event types handed to the calling thread (None: all)
+        self.only = only
 
     async def _engine_approve(self, event: ApprovalRequested) -> bool:
         future = asyncio.get_running_loop().create_future()
@@ -382,7 +394,9 @@ class _SyncBridge:
 
     async def _run(self) -> Reply:
         self.task = asyncio.current_task()
-        return await self.runtime.engine.run_turn(self.req, self.queue.put)
+        put, only = self.queue.put, self.only
+        emit = put if only is None else (lambda e: put(e) if isinstance(e, only) else None)
+        return await self.runtime.engine.run_turn(self.req, emit)
 
     def _cancel(self) -> None:
         task = getattr(self, "task", None)

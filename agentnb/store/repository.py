@@ -62,6 +62,28 @@ class Repository:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        #: Agents and sessions as last read, with the token they were read at
+        #: (see :mod:`.versions`): a turn's re-reads of them cost no query.
+        self._records: dict[tuple, tuple[tuple, Any]] = {}
+
+    def token(self, session_id: uuid.UUID | None = None) -> tuple | None:
+        """What this process knows the store's content (and the session's) by, or None.
+
+        Read before the data it vouches for: a record read after this token
+        was taken is at least as new as the token says (see :mod:`.versions`).
+        """
+        with self.db.read():
+            return self.db.token(session_id)
+
+    def current_token(self, session_id: uuid.UUID | None = None) -> tuple | None:
+        """:meth:`token` without waiting for the connection (None unless it is open now)."""
+        return self.db.token(session_id)
+
+    def _known(self, key: tuple, session_id: uuid.UUID | None = None) -> Any:
+        hit = self._records.get(key)
+        if hit is not None and hit[0] == self.db.token(session_id):
+            return hit[1]
+        return None
 
     # -- agents ---------------------------------------------------------------
     def create_agent(
@@ -93,12 +115,20 @@ class Repository:
 
     def get_agent(self, name_or_id: str | uuid.UUID) -> AgentRecord:
         """The agent with this name (or id); NotFoundError suggests close names."""
+        known = self._known(("agent", name_or_id))
+        if known is not None:  # nothing was written since it was read
+            return known
         with self.db.read() as conn:
             if conn.dialect.name == "duckdb":  # every turn reads it: skip SQL compilation
+                token = self.db.token()
                 column = "id" if isinstance(name_or_id, uuid.UUID) else "name"
                 found = _duckdb_row(conn, agents_t, column, name_or_id)
                 if found is not None:
-                    return AgentRecord.model_validate(found)
+                    record = AgentRecord.model_validate(found)
+                    if token is not None:
+                        self._records[("agent", record.id)] = (token, record)
+                        self._records[("agent", record.name)] = (token, record)
+                    return record
             row = self._agent_row(conn, name_or_id)
             if row is None:
                 names = [r.name for r in conn.execute(sa.select(agents_t.c.name))]
@@ -197,11 +227,19 @@ class Repository:
 
     def get_session(self, session_id: str | uuid.UUID) -> SessionRecord:
         """A session by id or unique id prefix."""
+        if isinstance(session_id, uuid.UUID):
+            known = self._known(("session", session_id), session_id)
+            if known is not None:  # nothing was written since it was read
+                return known
         with self.db.read() as conn:
             if conn.dialect.name == "duckdb" and isinstance(session_id, uuid.UUID):
+                token = self.db.token(session_id)
                 found = _duckdb_row(conn, sessions_t, "id", session_id)
                 if found is not None:
-                    return SessionRecord.model_validate(found)
+                    record = SessionRecord.model_validate(found)
+                    if token is not None:
+                        self._records[("session", session_id)] = (token, record)
+                    return record
             return SessionRecord.model_validate(self._require_session(conn, session_id)._mapping)
 
     def latest_session(self, agent_id: uuid.UUID, *,
@@ -325,7 +363,8 @@ class Repository:
 
     # -- messages -------------------------------------------------------------
     def append_turn(
-        self, session_id: uuid.UUID, messages: Sequence[NewMessage]
+        self, session_id: uuid.UUID, messages: Sequence[NewMessage],
+        versions: list | None = None,
     ) -> list[MessageRecord]:
         """Append the messages of one turn (with their tool calls) in one transaction.
 
@@ -334,6 +373,10 @@ class Repository:
         statement cache), and the next position comes from a per-session
         cache validated by the session's ``updated_at`` stamp (see
         :func:`_duckdb_append`) instead of a ``max(position)`` scan.
+
+        ``versions``: a list that receives the session's token before and after
+        this write (see :mod:`.versions`; Nones when unknown), so a cache that
+        was valid before it can stay valid with this turn added.
         """
         if not messages:
             return []
@@ -344,7 +387,8 @@ class Repository:
         positions: dict[uuid.UUID, tuple[int, datetime]] = self.__dict__.setdefault(
             "_next_positions", {}
         )
-        with self.db.write() as conn:
+        with self.db.write(session=session_id) as conn:
+            before = self.db.token(session_id)  # this process's writers wait for us
             fast = conn.dialect.name == "duckdb"
             if fast:
                 next_pos = _duckdb_claim_positions(conn, session_id, now, positions)
@@ -413,6 +457,16 @@ class Repository:
                 )
         if fast:  # committed: remember where this session continues
             positions[session_id] = (next_pos + len(messages), _naive_utc(now))
+        after = before[:-1] + (before[-1] + 1,) if before is not None else None
+        key = ("session", session_id)
+        hit = self._records.get(key)
+        if hit is not None:
+            if before is not None and hit[0] == before:  # still right, but for updated_at
+                self._records[key] = (after, hit[1].model_copy(update={"updated_at": now}))
+            else:
+                self._records.pop(key, None)
+        if versions is not None:
+            versions[:] = [before, after]
         return records
 
     def newest_message_id(self, session_id: uuid.UUID) -> uuid.UUID | None:
