@@ -177,7 +177,7 @@ def check_07(nb) -> None:
     assert "add returned 30.0." in again, again
     assert "400 " in cell_text(find(nb, "except openai.BadRequestError"))
     history = cell_text(find(nb, "%agent history"))
-    assert "`add(a=2, b=3) -> success" in history and "add returned 30.0." in history, history
+    assert "add(a=2, b=3) -> success" in history and "add returned 30.0." in history, history
     record = cell_text(find(nb, "/api/sessions/"))
     assert "('tool', '30.0', [])" in record, record
     assert "stopped the server at http://127.0.0.1:" in cell_text(

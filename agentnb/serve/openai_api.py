@@ -21,9 +21,9 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..events import Token, TurnError, TurnFinished
+from ..events import Token, TurnFinished
 from .errors import AUTH_RESPONSES, COMMON_RESPONSES, ApiError
-from .turns import SESSION_HEADER, Exchange, in_thread
+from .turns import SESSION_HEADER, Exchange, batches, in_thread
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..events import Reply
@@ -290,13 +290,13 @@ def _stream(events, completion_id: str, created: int, model: str, include_usage:
     async def body():
         yield {"data": chunk({"role": "assistant", "content": ""})}
         reply = None
-        async for event in events:
-            if isinstance(event, Token) and event.text:
-                yield {"data": chunk({"content": event.text})}
-            elif isinstance(event, TurnError):
-                pass  # said once, with the stored turn, when it finishes
-            elif isinstance(event, TurnFinished):
-                reply = event.reply
+        async for batch in batches(events):
+            text = "".join(e.text for e in batch if isinstance(e, Token))
+            if text:
+                yield {"data": chunk({"content": text})}
+            for event in batch:  # a TurnError is said once, with the stored turn, at the end
+                if isinstance(event, TurnFinished):
+                    reply = event.reply
         assert reply is not None
         if reply.status == "error":
             yield {"data": json.dumps(failed(reply).body())}

@@ -164,9 +164,49 @@ class Turns:
                 lock.release()
 
 
+async def batches(events: AsyncIterator["Event"]) -> AsyncIterator[list["Event"]]:
+    """The events in batches: each batch is what arrived while the last one was being sent.
+
+    A model that streams faster than the client reads (the offline model, a local one)
+    would cost one server-sent event per token; batched, the tokens that queued up go out
+    as one. A slow model's tokens still go out one by one, as they come.
+    """
+    queue: asyncio.Queue = asyncio.Queue()
+    done = object()
+
+    async def pump() -> None:
+        try:
+            async for event in events:
+                queue.put_nowait(event)
+        finally:
+            queue.put_nowait(done)
+
+    task = asyncio.ensure_future(pump())
+    try:
+        while True:
+            batch = [await queue.get()]
+            while not queue.empty():
+                batch.append(queue.get_nowait())
+            finished = batch[-1] is done
+            if finished:
+                batch.pop()
+            if batch:
+                yield batch
+            if finished:
+                break
+        await task  # the turn's own errors, if any
+    finally:
+        if not task.done():  # the client went away: the turn ends, interrupted
+            task.cancel()
+            try:
+                await task
+            except BaseException:
+                pass
+
+
 async def in_thread(fn, *args: Any, **kwargs: Any) -> Any:
     """Run a store call off the event loop (the store's calls are synchronous)."""
     return await run_in_threadpool(fn, *args, **kwargs)
 
 
-__all__ = ["Exchange", "SESSION_HEADER", "Turns", "exchanges", "in_thread"]
+__all__ = ["Exchange", "SESSION_HEADER", "Turns", "batches", "exchanges", "in_thread"]
