@@ -80,7 +80,7 @@ def shareable_store(url: str) -> bool:
          epilog="Callers authenticate with an API key (Authorization: Bearer anb_...): an "
                 "agent's key\nreaches that agent only, an admin key (keys create --admin) "
                 "everything.\nThe OpenAPI document is at /openapi.json, its pages at /docs.",
-         examples=("{prog}", "{prog} calc --port 9000", "{prog} --host 0.0.0.0 --workers 4"))
+         examples=("{prog}", "{prog} calc --port 9000", "{prog} calc other --port 0"))
 def serve(ctx: Context, args: ServeArgs) -> ServeRequest:
     if args.stop:
         if args.agents:
