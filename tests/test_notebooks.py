@@ -164,6 +164,25 @@ def check_06(nb) -> None:
     assert any("add returned 5.0." in t and "agentnb-interrupted" in t for t in transcripts)
 
 
+def check_08(nb) -> None:
+    tools = cell_text(_cell_exact(nb, "%agent mcp tools demo"))
+    assert "demo_multiply" in tools and "Multiply two integers." in tools, tools
+    chat = cell_text(find(nb, "What is demo_multiply(a=6, b=7)?"))
+    assert "demo_multiply returned 42." in chat, chat
+    words = cell_text(find(nb, 'demo_word_count(text="the quick brown fox")'))
+    assert "demo_word_count returned 4." in words, words
+    sql = cell_text(find(nb, "%agent sql select tool_name"))
+    assert re.search(r"demo_multiply .* success\s+42\s+demo", sql), sql
+    python = cell_text(find(nb, 'calc.chat("demo_multiply(a=12, b=12)")'))
+    assert "('demo_multiply', '144', {'server': 'demo'})" in python, python
+    served = cell_text(find(nb, "stdio_client(params"))
+    assert "['chat', 'get_session', 'list_agents', 'list_sessions', 'query_history', " \
+           "'search_history']" in served, served
+    assert "demo_multiply returned 42." in served and "'rows': [[4]]" in served, served
+    sessions = cell_text(_cell_exact(nb, "%agent sessions"))
+    assert "demo_multiply(a=3, b=14)" in sessions, sessions
+
+
 def _cell_exact(nb, source: str):
     for cell in nb.cells:
         if cell.cell_type == "code" and cell.source.strip() == source:
@@ -178,6 +197,7 @@ CHECKS: dict[str, Callable] = {
     "04-map-dataframe.ipynb": check_04,
     "05-history-sql.ipynb": check_05,
     "06-chat-panel.ipynb": check_06,
+    "08-mcp.ipynb": check_08,
 }
 
 
