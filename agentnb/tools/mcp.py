@@ -168,11 +168,11 @@ class _Connection:
                 f"no answer within {timeout:g} s", self)) from None
 
     async def _run(self) -> None:
-        import anyio
-        from langchain_mcp_adapters.tools import load_mcp_tools
-        from mcp import ClientSession
-
         try:
+            import anyio
+            from langchain_mcp_adapters.tools import load_mcp_tools
+            from mcp import ClientSession
+
             async with AsyncExitStack() as stack:
                 read, write = (await stack.enter_async_context(self._transport()))[:2]
                 # Messages pass through a pump so that the end of the server's stream
@@ -244,6 +244,9 @@ class _Connection:
             exc = exc.exceptions[0]
         if isinstance(exc, McpServerError):
             return exc.message
+        if isinstance(exc, ImportError):
+            return (f"the MCP client is not installed ({one_line(exc, limit=80)}); "
+                    "pip install 'agentnb[mcp]'")
         if isinstance(exc, FileNotFoundError):
             return f"command not found ({one_line(exc, limit=120)})"
         if isinstance(exc, (_Died, asyncio.CancelledError)) or _is_closed(exc):
