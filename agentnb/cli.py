@@ -207,6 +207,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
             result = cmds.run(cmd, ctx, parsed)
             if cmd.id == "chat":
                 return _chat(result, parsed, out, err, as_json=getattr(args, "json", False))
+            if cmd.id == "serve":
+                from .serve.server import run_foreground
+
+                return run_foreground(ctx.store, result, out, err)
             if cmd.id == "mcp serve":
                 from .mcpserver import serve
 

@@ -323,7 +323,7 @@ NewMessage.model_rebuild()
 
 
 class UsageRow(Record):
-    """Token and tool-call totals for one group (agent, session, model or day)."""
+    """Token and tool-call totals for one group (agent, session, model, day or user)."""
 
     key: str
     turns: int = 0

@@ -1,9 +1,10 @@
 """Running one tool call safely: validate, run, time out, turn the result into text.
 
 :func:`run_tool_call` never raises for anything a tool does: a bad argument, an
-exception or a timeout becomes a :class:`ToolOutcome` the model can read. Only
-cancellation (``asyncio.CancelledError``) and ``KeyboardInterrupt`` propagate,
-so that the user can still stop a turn.
+exception (any ``BaseException``: ``SystemExit``, a tool's own
+``KeyboardInterrupt``) or a timeout becomes a :class:`ToolOutcome` the model can
+read. Only cancellation (``asyncio.CancelledError``) and a ``KeyboardInterrupt``
+on the main thread (the user's Ctrl-C) propagate, so the user can still stop a turn.
 
 Sync tools run in a daemon thread of their own and async tools on the event
 loop, so several calls run at once under ``asyncio.gather``.
@@ -14,12 +15,15 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
+import functools
 import json
+import os
+import queue
 import threading
 import time
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
-from langchain_core.tools import BaseTool, ToolException
+from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..text import shorten
@@ -136,13 +140,66 @@ def _check_args(spec: ToolSpec, args: Any) -> str | None:
     return None
 
 
+class _DaemonWorkers:
+    """Daemon threads for synchronous tool calls, reused from one call to the next.
+
+    Starting a thread costs ~0.3-1 ms, a tool call is often less. A call gets
+    an idle worker, or a new one when none is idle (so a call never waits
+    behind another, and one that hangs past its timeout keeps its own thread
+    without holding up the next); workers idle for ``IDLE`` seconds end.
+    """
+
+    IDLE = 30.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._idle = 0  # idle workers not yet promised a job
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            start = self._idle == 0
+            if not start:
+                self._idle -= 1  # promised: that worker takes this job
+        self._jobs.put(job)
+        if start:
+            threading.Thread(target=self._work, name="agentnb-tool", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get(timeout=self.IDLE)
+            except queue.Empty:
+                with self._lock:
+                    if self._idle > 0:  # nobody was promised this worker: end it
+                        self._idle -= 1
+                        return
+                continue  # a job is on its way to this worker
+            job()
+            with self._lock:
+                self._idle += 1
+
+
+_WORKERS = _DaemonWorkers()
+
+
+def _new_workers_after_fork() -> None:
+    global _WORKERS
+    _WORKERS = _DaemonWorkers()  # the parent's threads are not in the child
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_workers_after_fork)
+
+
 def _in_daemon_thread(tool: BaseTool, args: dict[str, Any]) -> asyncio.Future:
-    """Run ``tool.invoke(args)`` in a new daemon thread; a future for its result.
+    """Run ``tool.invoke(args)`` in a daemon thread; a future for its result.
 
     A daemon thread rather than the loop's default executor: a Python thread
     cannot be killed, so a timed-out call keeps running until it returns. In a
     pool it would hold a worker (and block interpreter exit or
     ``asyncio.run``'s executor shutdown); a daemon thread holds nothing.
+    The threads are reused between calls (:class:`_DaemonWorkers`).
     """
     loop = asyncio.get_running_loop()
     future: asyncio.Future = loop.create_future()
@@ -156,7 +213,10 @@ def _in_daemon_thread(tool: BaseTool, args: dict[str, Any]) -> asyncio.Future:
         try:
             result = context.run(tool.invoke, args)
         except BaseException as exc:  # handed to the awaiting coroutine
-            outcome = ("set_exception", exc)
+            # Never a user's Ctrl-C here (signals go to the main thread), and an
+            # asyncio future must not carry a KeyboardInterrupt/SystemExit: the
+            # loop would re-raise it and die. Wrapped, it is the tool's error.
+            outcome = ("set_exception", exc if isinstance(exc, Exception) else _Raised(exc))
         else:
             outcome = ("set_result", result)
         try:
@@ -164,7 +224,7 @@ def _in_daemon_thread(tool: BaseTool, args: dict[str, Any]) -> asyncio.Future:
         except RuntimeError:  # the loop is closed: nobody is waiting any more
             pass
 
-    threading.Thread(target=target, name=f"agentnb-tool-{tool.name}", daemon=True).start()
+    _WORKERS.submit(target)
     return future
 
 
@@ -176,13 +236,70 @@ class _Raised(Exception):
         self.exc = exc
 
 
+def _users_interrupt(exc: BaseException) -> bool:
+    """True when ``exc`` stops the turn rather than being the tool's own failure.
+
+    Cancellation always stops it. A KeyboardInterrupt is the user's Ctrl-C only
+    on the main thread (where signals land, as when a notebook awaits the
+    turn); on the store's loop thread or a sync tool's thread it can only be
+    the tool's own ``raise KeyboardInterrupt``. Anything else a tool raises
+    (SystemExit, GeneratorExit, a BaseException subclass) is the tool's error:
+    escaping, it would end the loop thread and leave ``chat()`` waiting forever.
+    """
+    if isinstance(exc, asyncio.CancelledError):
+        return True
+    return isinstance(exc, KeyboardInterrupt) and threading.current_thread() is threading.main_thread()
+
+
 async def _guarded(awaitable: Any) -> Any:
     try:
         return await awaitable
-    except (asyncio.CancelledError, KeyboardInterrupt):
+    except _Raised:  # a sync tool's BaseException, wrapped in its thread
         raise
-    except (Exception, SystemExit) as exc:  # a tool calling sys.exit() must not end the turn
+    except BaseException as exc:
+        if _users_interrupt(exc):
+            raise
         raise _Raised(exc) from None
+
+
+def _contain(exc: BaseException) -> BaseException:
+    """What an async tool's coroutine raises instead of ``exc`` (see :func:`_contained`)."""
+    if isinstance(exc, _Raised) or _users_interrupt(exc):
+        return exc
+    return _Raised(exc)
+
+
+def _contained(tool: BaseTool) -> BaseTool:
+    """A copy of an async tool whose own coroutine catches what it raises.
+
+    langchain runs a tool's coroutine in a task of its own, and asyncio lets a
+    KeyboardInterrupt or SystemExit out of a task straight through the event
+    loop, before any ``except`` of ours runs: the loop thread would die. So
+    the catch goes inside the coroutine.
+    """
+    if isinstance(tool, StructuredTool) and tool.coroutine is not None:
+        original = tool.coroutine
+
+        @functools.wraps(original)  # langchain reads its signature (callbacks, config)
+        async def coroutine(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await original(*args, **kwargs)
+            except BaseException as exc:
+                raise _contain(exc) from None
+
+        return tool.model_copy(update={"coroutine": coroutine})
+    bound = tool._arun
+
+    @functools.wraps(bound)
+    async def arun(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await bound(*args, **kwargs)
+        except BaseException as exc:
+            raise _contain(exc) from None
+
+    copy = tool.model_copy()
+    object.__setattr__(copy, "_arun", arun)  # an instance attribute shadows the method
+    return copy
 
 
 def _error_text(exc: BaseException) -> str:
@@ -207,7 +324,7 @@ async def run_tool_call(
     * no result after ``timeout`` seconds -> ``timeout``;
     * otherwise ``success`` with the result as text (see :func:`format_result`).
 
-    ``asyncio.CancelledError`` and ``KeyboardInterrupt`` propagate.
+    ``asyncio.CancelledError`` and, on the main thread, ``KeyboardInterrupt`` propagate.
     """
     started = time.perf_counter()
 
@@ -219,7 +336,7 @@ async def run_tool_call(
         return ToolOutcome(status="error", error_message=problem, execution_time_ms=elapsed())
     tool = spec.tool
     if spec.is_async:
-        pending: Any = tool.ainvoke(args)
+        pending: Any = _contained(tool).ainvoke(args)
     else:
         pending = _in_daemon_thread(tool, args)
     try:
