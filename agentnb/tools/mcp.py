@@ -355,6 +355,11 @@ class McpServer:
             return conn
 
     async def _call(self, tool: str, args: dict[str, Any]) -> str:
+        # A server that exited while idle has left an end-of-file in its pipe: a few turns of
+        # the loop let the pump see it, so the call goes to a restarted server instead of
+        # failing (a fixed number of steps of the loop, not a wait)
+        for _ in range(10):
+            await asyncio.sleep(0)
         conn = await self._ensure()
         try:
             return await conn.call(tool, args)
