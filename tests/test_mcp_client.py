@@ -370,13 +370,15 @@ def test_notebook_mcp_commands_and_chat(shell, monkeypatch, capsys):
     assert listed.rows[0][:2] == ["demo", "stdio"]
     tools = agent("agent", "mcp tools demo")
     assert "demo_multiply" in [r[0] for r in tools.rows]
-    reply = shell.run_cell_magic("chat", "", "demo_multiply(a=6, b=7)")
+    shell.run_cell_magic("chat", "", "demo_multiply(a=6, b=7)")
+    reply = get_magics(shell).last_reply
     assert reply.tool_calls[0].output == "42"
     assert reply.tool_calls[0].attrs == {"server": "demo"}
     # approval is asked at a prompt, as for Python tools
     prompts = []
     monkeypatch.setattr("builtins.input", lambda p="": prompts.append(p) or "y")
-    reply = shell.run_cell_magic("chat", "", "demo_shout(text='hi')")
+    shell.run_cell_magic("chat", "", "demo_shout(text='hi')")
+    reply = get_magics(shell).last_reply
     assert prompts == ["Approve demo_shout(text='hi')? [y/N] "]
     assert reply.tool_calls[0].output == "HI!"
     store = get_magics(shell).store

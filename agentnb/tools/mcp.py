@@ -136,8 +136,9 @@ class _Connection:
             return ""
         try:
             size = os.fstat(self._stderr.fileno()).st_size
+            # pread: the server writes through the same file offset, which must not move
             raw = os.pread(self._stderr.fileno(), 4096, max(0, size - 4096))
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):  # closed; no pread (Windows)
             return ""
         lines = [ln.strip() for ln in raw.decode("utf-8", "replace").splitlines() if ln.strip()]
         text = " | ".join(lines[-4:])
@@ -456,10 +457,12 @@ class McpHub:
     # -- running on the hub loop -----------------------------------------------------
     def run(self, coro: Any, timeout: float) -> Any:
         """Run ``coro`` on the hub loop and wait for it here (never from the hub loop)."""
+        import concurrent.futures
+
         future = self._loop.submit(coro)
         try:
             return future.result(timeout)
-        except TimeoutError:
+        except concurrent.futures.TimeoutError:  # not the builtin one before Python 3.11
             future.cancel()
             raise McpServerError(f"an MCP server did not answer within {timeout:g} s") from None
 
