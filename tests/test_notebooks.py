@@ -186,6 +186,25 @@ def check_07(nb) -> None:
     assert all("anb_" not in cell_text(c) for c in nb.cells if c.cell_type == "code")
 
 
+def check_08(nb) -> None:
+    tools = cell_text(_cell_exact(nb, "%agent mcp tools demo"))
+    assert "demo_multiply" in tools and "Multiply two integers." in tools, tools
+    chat = cell_text(find(nb, "What is demo_multiply(a=6, b=7)?"))
+    assert "demo_multiply returned 42." in chat, chat
+    words = cell_text(find(nb, 'demo_word_count(text="the quick brown fox")'))
+    assert "demo_word_count returned 4." in words, words
+    sql = cell_text(find(nb, "%agent sql select tool_name"))
+    assert re.search(r"demo_multiply .* success\s+42\s+demo", sql), sql
+    python = cell_text(find(nb, 'calc.chat("demo_multiply(a=12, b=12)")'))
+    assert "('demo_multiply', '144', {'server': 'demo'})" in python, python
+    served = cell_text(find(nb, "stdio_client(params"))
+    assert "['chat', 'get_session', 'list_agents', 'list_sessions', 'query_history', " \
+           "'search_history']" in served, served
+    assert "demo_multiply returned 42." in served and "'rows': [[4]]" in served, served
+    sessions = cell_text(_cell_exact(nb, "%agent sessions"))
+    assert "demo_multiply(a=3, b=14)" in sessions, sessions
+
+
 def _cell_exact(nb, source: str):
     for cell in nb.cells:
         if cell.cell_type == "code" and cell.source.strip() == source:
@@ -201,6 +220,7 @@ CHECKS: dict[str, Callable] = {
     "05-history-sql.ipynb": check_05,
     "06-chat-panel.ipynb": check_06,
     "07-serve-http.ipynb": check_07,
+    "08-mcp.ipynb": check_08,
 }
 
 
