@@ -147,7 +147,8 @@ def pg_store(postgres_url):
     ("select name from agents where name = (select pg_read_file('/etc/hostname'))",
      "pg_read_file() is not allowed"),
     ("copy agents to '/tmp/agents.csv'", "not COPY statements"),
-    ("with x as (delete from agents returning *) select * from x", "not allowed"),
+    # a write inside a SELECT passes DuckDB's parser; the server's READ ONLY refuses it
+    ("with x as (delete from agents returning *) select * from x", "read-only transaction"),
 ])
 def test_query_store_refuses_the_servers_files_on_postgresql(pg_store, sql, fragment):
     """The model's tool refuses PostgreSQL's file, settings and SQL-as-text functions
