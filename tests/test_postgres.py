@@ -262,3 +262,33 @@ def test_serve_with_several_workers_on_postgresql(postgres_url):
         assert len(sessions) == 16 and {s.turns for s in sessions} == {1}
         assert {s.session.user_id for s in sessions} == {"calc-key"}
         assert [(r.key, r.turns) for r in check.usage("user")] == [("calc-key", 16)]
+
+
+#: Opens a store (creating its schema if it has none) and writes one agent.
+OPENER = """
+import sys, agentnb
+with agentnb.connect(sys.argv[1], home=sys.argv[2]) as store:
+    store.create_agent(sys.argv[3])
+print("ok", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_processes_opening_a_new_store_at_once_create_its_schema_once(postgres_url, tmp_path):
+    """Four processes open an empty PostgreSQL store at the same time: one migrates (an
+    advisory lock), the others wait and find the schema at head; all of them work."""
+    import subprocess
+    import sys
+
+    from .test_concurrency import _env
+
+    procs = [subprocess.Popen([sys.executable, "-c", OPENER, postgres_url, str(tmp_path),
+                               f"agent{k}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=_env(tmp_path), cwd=str(tmp_path))
+             for k in range(4)]
+    for p in procs:
+        out, err = p.communicate(timeout=180)
+        assert p.returncode == 0 and out.strip() == "ok", err
+    with agentnb.connect(postgres_url) as store:
+        assert sorted(a.name for a in store.agents()) == [f"agent{k}" for k in range(4)]
+        assert store.schema_status().is_head
