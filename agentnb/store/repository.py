@@ -493,8 +493,8 @@ class Repository:
         self, session_id: uuid.UUID, *, last: int | None = None, with_tool_calls: bool = True
     ) -> list[MessageRecord]:
         """A session's messages in order; ``last=N`` gives only the newest N."""
-        with self.db.read() as conn:
-            if conn.dialect.name == "duckdb":
+        if self.db.dialect == "duckdb":  # (elsewhere: no extra connection just to ask)
+            with self.db.read() as conn:
                 return _duckdb_history(conn, session_id, last, with_tool_calls)
         query = sa.select(messages_t).where(messages_t.c.session_id == session_id)
         with self.db.read() as conn:
