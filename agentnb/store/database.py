@@ -15,9 +15,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import ArgumentError
 
 from ..config import mask_url
-from ..errors import ConfigError
+from ..errors import ConfigError, StoreLockedError, StoreUnavailableError
 
-from .connection import ConnectionHolder
+from .connection import ConnectionHolder, damaged_error, store_file, unavailable_error
 
 #: The newest schema revision of this agentnb (tests check it is alembic's head).
 #: Comparing with it avoids importing alembic when a store is already current.
@@ -55,10 +55,37 @@ class Database:
     def dialect(self) -> str:
         return self.holder.dialect
 
+    def exists(self) -> bool:
+        """True when there is a store at this address (nothing is created to find out).
+
+        A file-based store exists when its file does; on a server, when the
+        database answers and holds agentnb's schema (an ``alembic_version`` row).
+        """
+        file = store_file(self.url)
+        if file is not None:
+            return file.exists()
+        if self.dialect in ("duckdb", "sqlite"):  # in memory: made on demand
+            return True
+        with self.raw() as conn:
+            return _stored_revision(conn) is not None
+
     def ensure_schema(self) -> None:
         """Create or upgrade the schema to head (once per process)."""
         if self._schema_checked:
             return
+        import sqlalchemy as sa
+
+        try:
+            self._ensure_schema()
+        except (StoreLockedError, StoreUnavailableError):
+            raise
+        except sa.exc.DBAPIError as exc:
+            # A file that opened but cannot be read as a store (SQLite opens lazily)
+            if store_file(self.url) is not None:
+                raise unavailable_error(exc, self.url) from None
+            raise
+
+    def _ensure_schema(self) -> None:
         with self._schema_lock:
             if self._schema_checked:
                 return
@@ -92,9 +119,17 @@ class Database:
     @contextmanager
     def raw(self) -> Iterator[Connection]:
         """A connection without the schema check (for ``agentnb db`` commands)."""
+        import sqlalchemy as sa
+
         with self.holder.connect() as conn:
             try:
                 yield conn
+            except sa.exc.DBAPIError as exc:
+                # a file that opened but cannot be read (truncated after its header)
+                damaged = damaged_error(exc, self.url)
+                if damaged is None:
+                    raise
+                raise damaged from None
             finally:
                 if conn.in_transaction():
                     conn.rollback()
