@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, ToolMessage
+from langchain_core.prompt_values import ChatPromptValue
 
 from . import memory as mem
 from .events import (
@@ -132,6 +133,9 @@ class _CachedHistory:
     #: The most messages a turn of this session needed (grows past history_bound
     #: when turns are long); the cache keeps at least that many.
     bound: int | None = None
+    #: The store's token (:mod:`agentnb.store.versions`) at which ``records`` were
+    #: known to be the session's newest: while it holds, no query is needed.
+    token: tuple | None = None
 
 
 class Engine:
@@ -150,18 +154,23 @@ class Engine:
         """The messages a strategy needs (``bound`` newest, None: all) and the turn memo.
 
         Sessions only ever grow by whole turns, so a cached history is still
-        the session's when the newest stored message is the cached newest
-        one: a one-row read instead of reading (and validating) the whole
-        history every turn. Anything else (another process wrote a turn, a
-        strategy needs more than is cached) reloads from the store.
+        the session's when nothing was written to it since (the store's token
+        has not moved: no query at all), or else when the newest stored
+        message is the cached newest one: a one-row read instead of reading
+        (and validating) the whole history every turn. Anything else (another
+        process wrote a turn, a strategy needs more than is cached) reloads
+        from the store.
         """
         with self._histories_lock:
             cached = self._histories.get(session_id)
+        token = self.repo.token(session_id)  # before the reads it vouches for
         if cached is not None and (bound is None and cached.complete
                                    or bound is not None
                                    and (cached.complete or len(cached.records) >= bound)):
             known = cached.records[-1].id if cached.records else None
-            if self.repo.newest_message_id(session_id) == known:
+            if (token is not None and cached.token == token
+                    or self.repo.newest_message_id(session_id) == known):
+                cached.token = token
                 with self._histories_lock:
                     if self._histories.get(session_id) is cached:
                         self._histories.move_to_end(session_id)
@@ -169,7 +178,7 @@ class Engine:
                 return (records if bound is None else records[-bound:]), cached.memo
         records = self.repo.history(session_id, last=bound, with_tool_calls=True)
         entry = _CachedHistory(records, complete=bound is None or len(records) < bound,
-                               bound=bound)
+                               bound=bound, token=token)
         if cached is not None and bound is not None and cached.bound is not None:
             entry.bound = max(bound, cached.bound)
         with self._histories_lock:
@@ -179,9 +188,37 @@ class Engine:
                 self._histories.popitem(last=False)
         return records, entry.memo
 
+    def _history_now(self, session_id: uuid.UUID,
+                     bound: int | None) -> tuple[list[MessageRecord], dict] | None:
+        """:meth:`_history` when the cache is vouched for without any read, else None.
+
+        Touches neither the database nor its lock, so the event loop can call it
+        without a hand-off to a worker thread.
+        """
+        with self._histories_lock:
+            cached = self._histories.get(session_id)
+        if cached is None or cached.token is None or not (
+                cached.complete or bound is not None and len(cached.records) >= bound):
+            return None
+        if self.repo.current_token(session_id) != cached.token:
+            return None
+        records = cached.records
+        return (records if bound is None else records[-bound:]), cached.memo
+
+    async def _history_async(self, session_id: uuid.UUID,
+                             bound: int | None) -> tuple[list[MessageRecord], dict]:
+        found = self._history_now(session_id, bound)
+        if found is not None:
+            return found
+        return await asyncio.to_thread(self._history, session_id, bound)
+
     def _remember(self, session_id: uuid.UUID, records: Sequence[MessageRecord],
-                  bound: int | None) -> None:
-        """Add a persisted turn to the session's cached history (or drop it if out of step)."""
+                  bound: int | None, tokens: Sequence[tuple | None] = (None, None)) -> None:
+        """Add a persisted turn to the session's cached history (or drop it if out of step).
+
+        ``tokens``: the session's token before and after the turn's write; the
+        cache stays vouched for if it was at the first.
+        """
         if not records:
             return
         with self._histories_lock:
@@ -192,6 +229,8 @@ class Engine:
             if records[0].position != last + 1:
                 del self._histories[session_id]  # out of step: the next turn reloads
                 return
+            before, after = tokens
+            cached.token = after if before is not None and cached.token == before else None
             merged = cached.records + list(records)  # a new list: readers keep theirs
             if bound is not None and cached.bound is not None:
                 bound = max(bound, cached.bound)
@@ -223,7 +262,7 @@ class Engine:
             return mem.build_context(cfg.memory, cfg.system, [], new, count_tokens=req.count_tokens)
         bound = mem.history_bound(cfg.memory)
         if bound is None:  # full, summary: the whole session
-            history, memo = await asyncio.to_thread(self._history, req.session_id, None)
+            history, memo = await self._history_async(req.session_id, None)
             summary = None
             if cfg.memory.strategy == "summary":
                 stored = req.session_attrs.get("summary")
@@ -238,7 +277,7 @@ class Engine:
         # window, tokens: the newest ``bound`` messages, more if that was too few
         bound = self._learned_bound(req.session_id, bound)
         while True:
-            history, memo = await asyncio.to_thread(self._history, req.session_id, bound)
+            history, memo = await self._history_async(req.session_id, bound)
             stats: dict[str, int] = {}
             context = mem.build_context(
                 cfg.memory, cfg.system, history, new, count_tokens=req.count_tokens, memo=memo,
@@ -349,7 +388,9 @@ class Engine:
             tool_calls = list(ai.tool_calls or [])
             new_calls = [
                 NewToolCall(id=uuid.uuid4(), tool_name=c["name"], input_args=c.get("args") or {},
-                            status="pending", created_at=utcnow())
+                            status="pending", created_at=utcnow(),
+                            attrs=dict(by_name[c["name"]].call_attrs) if c["name"] in by_name
+                            else {})
                 for c in tool_calls
             ]
             state.messages.append(NewMessage(
@@ -389,7 +430,10 @@ class Engine:
             streamed = False
             state.pending = messages
             try:
-                async for chunk in model.astream(messages):
+                # A prompt value, not a list: langchain-core would otherwise convert
+                # (check) every message of the context again on every call.
+                async for chunk in model.astream(ChatPromptValue.model_construct(
+                        messages=messages)):
                     full = chunk if full is None else full + chunk
                     text = _text(chunk)
                     if text:
@@ -511,13 +555,15 @@ class Engine:
 
     async def _persist(self, req: TurnRequest, state: _TurnState) -> Reply:
         messages = state.messages
-        write = asyncio.to_thread(self.repo.append_turn, req.session_id, messages)
+        tokens: list = [None, None]
+        write = asyncio.to_thread(self.repo.append_turn, req.session_id, messages, tokens)
         try:
             records = await asyncio.shield(write)
         except asyncio.CancelledError:
             # A second cancel while saving: finish the write before giving up.
             records = await write
-        self._remember(req.session_id, records, mem.history_bound(req.agent.config.memory))
+        self._remember(req.session_id, records, mem.history_bound(req.agent.config.memory),
+                       tokens)
         calls = [c for m in records for c in m.tool_calls]
         if state.status != "complete" and not state.text:
             state.text = state.partial or next(

@@ -78,6 +78,10 @@ class ModelNotAvailableError(UserError):
     """A model spec names a provider whose integration package is missing."""
 
 
+class McpServerError(UserError):
+    """An MCP server of an agent did not start, or cannot be reached."""
+
+
 class ToolDefinitionError(UserError, TypeError):
     """A Python function cannot become a tool (lambda, no docstring, ...)."""
 

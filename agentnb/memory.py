@@ -120,9 +120,12 @@ def convert_turns(
     once it holds twice as many as needed. The returned messages are shared
     between calls: callers must not mutate them.
     """
-    grouped = group_turns(history)
     if memo is None:
-        return [turn_to_messages(t) for t in grouped]
+        return [turn_to_messages(t) for t in group_turns(history)]
+    grown = _grown(history, memo)
+    if grown is not None:
+        return grown
+    grouped = group_turns(history)
     out: list[list[BaseMessage]] = []
     keys = []
     for t in grouped:
@@ -133,9 +136,40 @@ def convert_turns(
             converted = memo[key] = turn_to_messages(t)
         out.append(converted)
     if len(memo) > 2 * len(keys) + 16:
-        kept = {k: memo[k] for k in keys}
+        kept = {k: memo[k] for k in keys if k in memo}
         memo.clear()
         memo.update(kept)
+    if history:
+        memo[_PREFIX] = (len(history), history[0], history[-1], out)
+    return out
+
+
+#: memo key of the last call's history and result, for :func:`_grown`
+_PREFIX = "previous history"
+
+
+def _grown(history: Sequence[MessageRecord], memo: dict) -> list[list[BaseMessage]] | None:
+    """The converted turns when ``history`` is the last call's history plus whole turns.
+
+    A session's cached history grows by appending turns (the same record
+    objects, see the engine's cache), so the turns converted last time are a
+    prefix of this call's: only the new turns are grouped and converted, and
+    a turn costs what it adds, not what the session holds. None when it is
+    not that case (another start: a sliding window; fewer messages).
+    """
+    prev = memo.get(_PREFIX)
+    if prev is None:
+        return None
+    n, first, last, out = prev
+    if len(history) < n or history[0] is not first or history[n - 1] is not last:
+        return None
+    if len(history) == n:
+        return out
+    if history[n].role != "user":  # the new part does not start a turn: convert it all
+        return None
+    new = [turn_to_messages(t) for t in group_turns(history[n:])]
+    out = out + new  # a new list: an earlier result stays as it was
+    memo[_PREFIX] = (len(history), history[0], history[-1], out)
     return out
 
 
@@ -281,18 +315,25 @@ def summary_due(
     """
     if memory.strategy != "summary":
         return None
-    turns = group_turns(history)
-    older = turns[: -memory.keep_turns] if len(turns) > memory.keep_turns else []
-    if not older:
-        return None
+    keep = memory.keep_turns
     through = int(stored.get("through_position", -1)) if stored else -1
-    uncovered = [t for t in older if t[0].position > through]
-    if not uncovered:
+    # Walk back from the newest message to the first turn the summary covers: a turn
+    # costs the turns since the summary, not the whole session.
+    starts: list[int] = []  # indices of turns' first (user) messages, newest first
+    for i in range(len(history) - 1, -1, -1):
+        m = history[i]
+        if m.role == "user":
+            if len(starts) >= keep and m.position <= through:
+                break  # this turn and every older one are covered
+            starts.append(i)
+    if len(starts) <= keep:
+        return None  # no turn older than the kept ones (or none uncovered)
+    window = starts[keep - 1] if keep > 0 else len(history)  # the kept turns start here
+    uncovered = starts[keep:]  # older turns the summary does not cover, newest first
+    if stored and len(uncovered) < keep:
         return None
-    if stored and len(uncovered) < memory.keep_turns:
-        return None
-    messages = [m for t in uncovered for m in t]
-    return messages, older[-1][-1].position
+    messages = list(history[uncovered[-1]:window])
+    return messages, history[window - 1].position
 
 
 def transcript(messages: Sequence[MessageRecord]) -> str:

@@ -60,6 +60,7 @@ import os
 import platform
 import queue
 import shutil
+import re
 import statistics
 import sys
 import tempfile
@@ -171,6 +172,8 @@ class Kernel:
                         out["display_bytes"] += sum(len(v) for v in data.values()
                                                     if isinstance(v, str))
                         out["last_data"] = data
+                        out.setdefault("outputs", []).append(
+                            (now, str(data.get("text/plain", ""))[:400]))
                         out["kernel_times"].append(msg["header"]["date"].timestamp() * 1000)
                         if kind == "display_data":
                             out["displays"] += 1
@@ -227,6 +230,8 @@ def kernel_env(work: Path) -> dict[str, str]:
         "JUPYTER_PLATFORM_DIRS": "1",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
     })
+    if os.environ.get("AGENTNB_BENCH_PYTHONPATH"):  # A/B runs against another checkout
+        env["PYTHONPATH"] = os.environ["AGENTNB_BENCH_PYTHONPATH"]
     return env
 
 
@@ -471,6 +476,52 @@ def bench_chat(work: Path, turns: int, long_words: int, long_turns: int) -> dict
         k.close()
 
 
+# -- 4. the quickstart's first %%chat in a fresh kernel ------------------------------
+QUICKSTART_CELLS = ("%load_ext agentnb", "%agent create helper --template assistant")
+QUICKSTART_CHAT = "%%chat\nHello! What can you do in a notebook?"
+_FOOTER_SECONDS = re.compile(r"· ([0-9.]+) s\b")
+
+
+def first_token_once(work: Path, env: dict[str, str], i: int) -> dict:
+    """A fresh kernel (and a fresh AGENTNB_HOME) runs the quickstart up to its first %%chat."""
+    home = work / f"home-{i}"
+    home.mkdir(parents=True, exist_ok=True)
+    k = Kernel(sys.executable, work, {**env, "AGENTNB_HOME": str(home)})
+    try:
+        row: dict[str, Any] = {}
+        for n, cell in enumerate(QUICKSTART_CELLS):
+            row[f"cell{n}_ms"] = k.run(cell)["reply_ms"]
+        r = k.run(QUICKSTART_CHAT)
+        shown = [t for t, text in r.get("outputs", []) if "You said" in text]
+        row["first_display_ms"] = r["first_display_ms"]
+        row["first_token_ms"] = shown[0] if shown else None
+        row["reply_ms"] = r["reply_ms"]
+        m = _FOOTER_SECONDS.search(str((r["last_data"] or {}).get("text/plain", "")))
+        row["footer_s"] = float(m.group(1)) if m else None
+        return row
+    finally:
+        k.close()
+
+
+def bench_first_token(work: Path, kernels: int) -> dict:
+    env = kernel_env(work)
+    first_token_once(work, env, -1)  # warm-up (file cache, .pyc): not counted
+    rows = []
+    for i in range(kernels):
+        print(f"    fresh kernel {i + 1}/{kernels} ...   ", end="\r", flush=True)
+        rows.append(first_token_once(work, env, i))
+    return {
+        "rows": rows,
+        "first_token": stats([r["first_token_ms"] for r in rows if r["first_token_ms"]]),
+        "first_display": stats([r["first_display_ms"] for r in rows]),
+        "reply": stats([r["reply_ms"] for r in rows]),
+        "load_ext": stats([r["cell0_ms"] for r in rows]),
+        "create": stats([r["cell1_ms"] for r in rows]),
+        "footer_s": statistics.median(r["footer_s"] for r in rows if r["footer_s"] is not None)
+        if any(r["footer_s"] is not None for r in rows) else None,
+    }
+
+
 # -- 3a. RichView in this process --------------------------------------------------
 def _view(shell: Any):
     from agentnb.events import TurnStarted
@@ -650,6 +701,14 @@ def report(res: dict) -> None:
             f"{s['magic_overhead_inside_median_ms']} ms (inside)")
         row("  same cell, inside the kernel", s["api_inside"])
         row("empty cell (round trip)", s["empty_reply"])
+    first = res.get("first")
+    if first:
+        row("quickstart, fresh kernel: %load_ext agentnb", first["load_ext"])
+        row("  then %agent create helper --template assistant", first["create"])
+        row("  then the first %%chat: first token shown", first["first_token"],
+            "target <= 300 ms")
+        row("  same cell: first display_data", first["first_display"])
+        row("  same cell: execute_reply", first["reply"], f"footer says {first['footer_s']} s")
     rend = res.get("render")
     if rend:
         print(f"\n  RichView in process, {rend['tokens']:,} tokens as fast as possible "
@@ -697,7 +756,7 @@ def main() -> None:
     ap.add_argument("--turns", type=int, help="timed short %%chat turns (30)")
     ap.add_argument("--tokens", type=int, help="tokens of the long answer (10000)")
     ap.add_argument("--long-turns", type=int, help="long %%chat turns in the kernel (3)")
-    ap.add_argument("--skip", default="", help="comma-separated parts to skip: load,chat,render")
+    ap.add_argument("--skip", default="", help="comma-separated parts to skip: first,load,chat,render")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "notebook.json"))
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
@@ -721,6 +780,9 @@ def main() -> None:
     results: dict[str, Any] = {}
     t0 = time.perf_counter()
     try:
+        if "first" not in skip:
+            print("  the quickstart's first %%chat in fresh kernels ...", flush=True)
+            results["first"] = bench_first_token(work / "first", args.kernels)
         if "load" not in skip:
             print("  %load_ext in fresh kernels ...", flush=True)
             results["load"] = bench_load(work / "load", args.kernels, args.jupyter_ai_python)

@@ -128,6 +128,11 @@ class Runner:
         self.info = info or (lambda: {})
         self.close = close or (lambda: None)
         self.times: list[float] = []
+        #: CPU time of the whole process (all threads) per timed turn: what a turn costs
+        #: whatever else the machine runs (I/O waits such as the commit's fsync excluded)
+        self.cpu: list[float] = []
+        #: called to start a new, empty session (the first-20 figures)
+        self.reset: Callable[[], None] | None = None
         self.bad = 0
         self.rss_growth = 0.0
         self.warmup = 0
@@ -137,14 +142,17 @@ class Runner:
     def run(self, n: int, timed: bool = True) -> None:
         rss0 = rss_mb()
         for _ in range(n):
+            c0 = time.process_time()
             t0 = time.perf_counter()
             text = self.turn(self.i)
             elapsed = (time.perf_counter() - t0) * 1000
+            cpu = (time.process_time() - c0) * 1000
             if str(self.i + 1) not in text:
                 self.bad += 1
             self.i += 1
             if timed:
                 self.times.append(elapsed)
+                self.cpu.append(cpu)
             else:
                 self.warmup += 1
         if timed:
@@ -182,6 +190,9 @@ class Runner:
         })
         out.update(self.info())
         out["times_ms"] = [round(t, 3) for t in self.times]
+        if self.cpu:
+            out["cpu_median_ms"] = round(statistics.median(self.cpu), 3)
+            out["cpu_ms"] = [round(t, 3) for t in self.cpu]
         return out
 
 
@@ -434,6 +445,719 @@ def langgraph_runner(name: str, work: Path, *, model: str = "offline") -> Runner
     return Runner(name, turn, info=info, close=conn.close)
 
 
+# -- the floor workload (issue 13) ------------------------------------------------
+#: The answer's filler: with "add returned N." the answer is ~55 words.
+_ANSWER_FILLER = (
+    "The sum was computed by the tool, checked against the arguments you gave, and is "
+    "reported here in plain words so that the answer has the length of a typical short "
+    "reply from a chat model, about fifty five words in all, which is what this "
+    "benchmark wants to store and read back each turn."
+)
+FLOOR_STRATEGIES = ("full", "window", "tokens", "summary")
+
+
+def answer(result: Any) -> str:
+    """The ~55-word final answer of a turn whose tool returned ``result``."""
+    return f"add returned {result}. {_ANSWER_FILLER}"
+
+
+def fake_chat_model():
+    """langchain-core's GenericFakeChatModel, deciding from the input like the minimal model.
+
+    It calls ``add`` when the last message asks for it and answers with the
+    ~55-word :func:`answer` once the tool result is there. Each reply comes as
+    one streamed chunk (like a provider that sends the answer at once), so
+    the figures are the framework's cost, not a tokenizer's.
+    """
+    from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+    from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, ToolMessage
+    from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+    def decide(messages) -> AIMessage:
+        last = messages[-1]
+        if isinstance(last, ToolMessage):
+            return AIMessage(answer(last.content))
+        if isinstance(last, HumanMessage):
+            m = CALL.search(last.text)
+            if m:
+                return AIMessage("", tool_calls=[{
+                    "name": "add", "args": {"a": int(m[1]), "b": int(m[2])},
+                    "id": "call_" + uuid.uuid4().hex[:24], "type": "tool_call"}])
+        return AIMessage("ok")
+
+    class FakeToolChatModel(GenericFakeChatModel):
+        model_name: str = "fake"
+
+        def bind_tools(self, tools, **kwargs):
+            return self  # the decision above needs no schema
+
+        def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+            return ChatResult(generations=[ChatGeneration(message=decide(messages))])
+
+        def _stream(self, messages, stop=None, run_manager=None, **kwargs):
+            ai = decide(messages)
+            yield ChatGenerationChunk(message=AIMessageChunk(
+                content=ai.content, chunk_position="last", tool_call_chunks=[
+                    {"name": c["name"], "args": json.dumps(c["args"]), "id": c["id"],
+                     "index": n} for n, c in enumerate(ai.tool_calls)]))
+
+        async def _astream(self, messages, stop=None, run_manager=None, **kwargs):
+            for chunk in self._stream(messages):
+                yield chunk
+
+    return FakeToolChatModel(messages=iter(()))
+
+
+def floor_template(work: Path) -> tuple[Path, uuid.UUID]:
+    """An empty store made by agentnb's migrations, with one agent; its path and agent id.
+
+    Both sides of the floor comparison start from a copy of this file (same
+    schema, same indexes), so neither pays for creating the schema.
+    """
+    import agentnb
+
+    work.mkdir(parents=True, exist_ok=True)
+    path = work / "template.duckdb"
+    store = agentnb.connect(f"duckdb:///{path}", home=work)
+    agent = store.create_agent("bench", model="offline", system=SYSTEM)
+    agent.set(tools=["add"])
+    store.close()
+    return path, agent.id
+
+
+def raw_floor_file(template: Path, dest: Path) -> Path:
+    """A new file with the template's schema (tables, indexes) and agent, by plain duckdb.
+
+    The floor's file is what plain DuckDB makes of the same rows: its schema
+    is created by DDL statements in one go (the statements DuckDB itself
+    reports for agentnb's tables), not by replaying agentnb's migrations.
+    """
+    import duckdb
+
+    src = duckdb.connect(str(template), read_only=True)
+    try:
+        ddl = [r[0] for r in src.execute(
+            "SELECT sql FROM duckdb_tables() WHERE database_name = current_database() "
+            "ORDER BY table_oid").fetchall()]
+        ddl += [r[0] for r in src.execute(
+            "SELECT sql FROM duckdb_indexes() WHERE database_name = current_database() "
+            "AND sql IS NOT NULL").fetchall()]
+        agents = src.execute("SELECT * FROM agents").fetchall()
+        cols = len(src.execute("SELECT * FROM agents LIMIT 0").description)
+    finally:
+        src.close()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(dest))
+    try:
+        for statement in ddl:
+            con.execute(statement)
+        for row in agents:
+            con.execute(f"INSERT INTO agents VALUES ({', '.join(['?'] * cols)})", list(row))
+    finally:
+        con.close()
+    return dest
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM: reset by exec, unlike ru_maxrss)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def copy_store(template: Path, dest: Path) -> Path:
+    import shutil
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, dest)
+    return dest
+
+
+class Floor:
+    """The raw-DuckDB floor: a turn's rows written with plain ``duckdb``, one transaction.
+
+    The same writes as agentnb's turn: the session's ``updated_at``, the
+    turn's 4 messages (user, assistant with the call, tool result, the
+    ~55-word answer) in one multi-row INSERT and its tool call in another,
+    then COMMIT, on a held connection. Values are what agentnb stores (JSON
+    text, naive UTC times, token counts); the tool runs inline and the
+    "model" is the same decision as the fake model's, made in Python.
+    """
+
+    def __init__(self, path: Path, agent_id: uuid.UUID) -> None:
+        import duckdb
+
+        self.path = path
+        self.con = duckdb.connect(str(path))
+        self.agent_id = agent_id
+        self.session = self.new_session()
+
+    def new_session(self) -> uuid.UUID:
+        import datetime as dt
+
+        sid = uuid.uuid4()
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        self.con.execute(
+            "INSERT INTO sessions (id, agent_id, user_id, title, attrs, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)", [sid, self.agent_id, "bench", "bench", "{}", now, now])
+        self.session, self.position = sid, 0
+        return sid
+
+    def turn(self, i: int) -> str:
+        import datetime as dt
+
+        text = message(i)
+        m = CALL.search(text)
+        args = {"a": int(m[1]), "b": int(m[2])}
+        t_call = time.perf_counter()
+        result = add(**args)
+        took = (time.perf_counter() - t_call) * 1000
+        reply = answer(result)
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        ids = [uuid.uuid4() for _ in range(4)]
+        call = uuid.uuid4()
+        p = self.position
+        sid = self.session
+        msgs = [
+            (ids[0], sid, p, "user", text, "{}", None, None, None, None, "complete", now),
+            (ids[1], sid, p + 1, "assistant", "", "{}", 40, 9, 49, "fake", "complete", now),
+            (ids[2], sid, p + 2, "tool", str(result),
+             json.dumps({"tool_call_record_id": str(call), "tool_name": "add"}),
+             None, None, None, None, "complete", now),
+            (ids[3], sid, p + 3, "assistant", reply, "{}", 52, 60, 112, "fake", "complete", now),
+        ]
+        con = self.con
+        con.execute("BEGIN")
+        con.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", [now, sid])
+        con.execute(
+            "INSERT INTO messages (id, session_id, position, role, content, attrs, input_tokens,"
+            " output_tokens, tokens_used, model, status, created_at) VALUES "
+            + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * 4),
+            [v for row in msgs for v in row])
+        con.execute(
+            "INSERT INTO tool_calls (id, message_id, tool_name, input_args, output, status,"
+            " error_message, execution_time_ms, created_at, updated_at, attrs) VALUES"
+            " (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [call, ids[1], "add", json.dumps(args), str(result), "success", None, took,
+             now, now, "{}"])
+        con.execute("COMMIT")
+        self.position += 4
+        return reply
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def floor_reload(path: Path, session: uuid.UUID) -> int:
+    """The floor's reload: open the file, read the session's messages and tool calls."""
+    import duckdb
+
+    con = duckdb.connect(str(path))
+    try:
+        rows = con.execute(
+            "SELECT * FROM messages WHERE session_id = ? ORDER BY position", [session]).fetchall()
+        calls = con.execute(
+            "SELECT t.* FROM tool_calls t JOIN messages m ON m.id = t.message_id "
+            "WHERE m.session_id = ? ORDER BY t.created_at", [session]).fetchall()
+    finally:
+        con.close()
+    return len(rows) + len(calls)
+
+
+def floor_runner(name: str, work: Path, template: Path, agent_id: uuid.UUID,
+                 warmup: int) -> Runner:
+    path = raw_floor_file(template, work / "floor.duckdb")
+    floor = Floor(path, agent_id)
+    for i in range(warmup):  # in a session of its own: the timed session starts empty
+        floor.turn(-1000 - i)
+    floor.new_session()
+    runner = Runner(name, floor.turn, info=lambda: {"store_mb": _mb(path)}, close=floor.close)
+    runner.reset = floor.new_session
+    return runner
+
+
+def _mb(path: Path) -> float:
+    size = path.stat().st_size if path.exists() else 0
+    wal = path.with_name(path.name + ".wal")
+    if wal.exists():
+        size += wal.stat().st_size
+    return round(size / 2**20, 3)
+
+
+def agentnb_fake_runner(name: str, work: Path, template: Path | None, *, warmup: int,
+                        strategy: str = "full", model: str = "fake") -> Runner:
+    """agentnb on the floor workload: warm-up turns in one session, timed ones in a new one."""
+    import agentnb
+
+    path = work / "agentnb.duckdb"
+    if template is not None:
+        copy_store(template, path)
+    store = agentnb.connect(f"duckdb:///{path}", home=work)
+    if template is None:
+        agent = store.create_agent("bench", model="offline", system=SYSTEM)
+    else:
+        agent = store.agent("bench")
+    if strategy != agent.config.memory.strategy:
+        agent.set(memory=strategy)
+    agent.tool(add)
+    kwargs: dict[str, Any] = {"model": fake_chat_model()} if model == "fake" else {}
+    agent.new_session(title="warm-up")
+
+    def turn(i: int) -> str:
+        reply = agent.chat(message(i), **kwargs)
+        if reply.status != "complete" or len(reply.tool_calls) != 1:
+            return f"{reply.status}: {reply.error}"
+        return reply.text
+
+    for i in range(warmup):
+        turn(-1000 - i)
+    agent.new_session(title="bench")
+    runner = Runner(name, turn, info=lambda: {"memory": strategy, "model": model,
+                                              "store_mb": _mb(path)}, close=store.close)
+    runner.reset = lambda: agent.new_session(title="bench")
+    # a second handle of the agent for new sessions beside the long one (see paired_flat)
+    young = store.agent("bench")
+
+    def young_turn(i: int) -> str:
+        reply = young.chat(message(i), **kwargs)
+        return reply.text if reply.status == "complete" else f"{reply.status}: {reply.error}"
+
+    runner.young = (lambda: young.new_session(title="young"), young_turn)
+    return runner
+
+
+def paired_flat(runners: list[Runner], n: int = 20) -> dict[str, dict]:
+    """Turns of each runner's long session alternated with turns of a new session.
+
+    last-20 / first-20 of one session compares turns run minutes apart, and the
+    load of a shared machine moves in minutes: here the old session's next
+    ``n`` turns and a new session's first ``n`` alternate turn by turn, so the
+    ratio of their medians (wall and CPU) compares them under the same load.
+    """
+    out: dict[str, dict] = {}
+    for r in runners:
+        young = getattr(r, "young", None)
+        if young is None:
+            continue
+        young[0]()
+        old_w, old_c, new_w, new_c = [], [], [], []
+        for k in range(n):
+            for fn, w, c in ((r.turn, old_w, old_c), (young[1], new_w, new_c)):
+                gc.collect()
+                c0, t0 = time.process_time(), time.perf_counter()
+                fn(r.i)
+                w.append((time.perf_counter() - t0) * 1000)
+                c.append((time.process_time() - c0) * 1000)
+                r.i += 1
+        med = statistics.median
+        out[r.name] = {"old_ms": round(med(old_w), 3), "new_ms": round(med(new_w), 3),
+                       "old_cpu_ms": round(med(old_c), 3), "new_cpu_ms": round(med(new_c), 3),
+                       "flat": round(med(old_w) / med(new_w), 2),
+                       "flat_cpu": round(med(old_c) / med(new_c), 2), "n": n}
+    return out
+
+
+def pydantic_sqlite_runner(name: str, work: Path, *, warmup: int) -> Runner:
+    """pydantic-ai with the fake decision and its messages stored in SQLite.
+
+    As pydantic-ai documents it (messages and chat history; the chat app
+    example): each run's ``result.new_messages_json()`` is written to a
+    SQLite table and committed; the history passed to the next run is kept
+    in memory (the cheaper of the two ways the example allows: it does not
+    re-read and re-validate the table every turn).
+    """
+    from pydantic_ai import Agent
+    from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart, ToolReturnPart
+    from pydantic_ai.messages import UserPromptPart
+    from pydantic_ai.models.function import AgentInfo, FunctionModel
+
+    def respond(messages, info: AgentInfo) -> ModelResponse:
+        last = messages[-1]
+        for part in last.parts:
+            if isinstance(part, ToolReturnPart):
+                return ModelResponse(parts=[TextPart(answer(part.content))])
+        for part in last.parts:
+            if isinstance(part, UserPromptPart) and isinstance(part.content, str):
+                m = CALL.search(part.content)
+                if m:
+                    return ModelResponse(parts=[
+                        ToolCallPart("add", {"a": int(m[1]), "b": int(m[2])})])
+        return ModelResponse(parts=[TextPart("ok")])
+
+    agent = Agent(FunctionModel(respond), instructions=SYSTEM)
+    agent.tool_plain(add)
+    work.mkdir(parents=True, exist_ok=True)
+    path = work / "pydantic-ai.sqlite"
+    conn = sqlite3.connect(str(path), check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY, "
+                 "session TEXT, message_list TEXT)")
+    conn.commit()
+    state: dict[str, Any] = {"history": [], "session": "warm-up"}
+
+    def turn(i: int) -> str:
+        result = agent.run_sync(message(i), message_history=state["history"])
+        conn.execute("INSERT INTO messages (session, message_list) VALUES (?, ?)",
+                     (state["session"], result.new_messages_json()))
+        conn.commit()
+        state["history"] = result.all_messages()
+        return result.output
+
+    for i in range(warmup):
+        turn(-1000 - i)
+    state.update(history=[], session="bench")
+    runner = Runner(name, turn, info=lambda: {"store_mb": _mb(path),
+                                              "persisted": "new_messages_json() per turn, "
+                                                           "SQLite, committed"},
+                    close=conn.close)
+    runner.reset = lambda: state.update(history=[], session=uuid.uuid4().hex)
+    return runner
+
+
+def openai_agents_runner(name: str, work: Path, *, warmup: int) -> Runner:
+    """openai-agents with a fake Model and its documented SQLiteSession on a file."""
+    from agents import Agent, RunConfig, Runner as OARunner, SQLiteSession, function_tool
+    from agents import set_tracing_disabled
+    from agents.items import ModelResponse
+    from agents.models.interface import Model
+    from agents.usage import Usage
+    from openai.types.responses import (
+        ResponseFunctionToolCall,
+        ResponseOutputMessage,
+        ResponseOutputText,
+    )
+
+    set_tracing_disabled(True)
+
+    def text_of(item: Any) -> str:
+        content = item.get("content") if isinstance(item, dict) else None
+        if isinstance(content, str):
+            return content
+        if isinstance(content, list):
+            return " ".join(str(c.get("text", "")) for c in content if isinstance(c, dict))
+        return ""
+
+    class FakeModel(Model):
+        async def get_response(self, system_instructions, input, model_settings, tools,
+                               output_schema, handoffs, tracing, **kwargs):
+            items = [{"role": "user", "content": input}] if isinstance(input, str) else input
+            last = items[-1]
+            if isinstance(last, dict) and last.get("type") == "function_call_output":
+                out: Any = ResponseOutputMessage(
+                    id="msg_" + uuid.uuid4().hex[:12], type="message", role="assistant",
+                    status="completed", content=[ResponseOutputText(
+                        type="output_text", text=answer(last.get("output")), annotations=[])])
+            else:
+                m = CALL.search(text_of(last))
+                if m:
+                    out = ResponseFunctionToolCall(
+                        id="fc_" + uuid.uuid4().hex[:12], call_id="call_" + uuid.uuid4().hex[:12],
+                        type="function_call", name="add",
+                        arguments=json.dumps({"a": int(m[1]), "b": int(m[2])}))
+                else:
+                    out = ResponseOutputMessage(
+                        id="msg_" + uuid.uuid4().hex[:12], type="message", role="assistant",
+                        status="completed", content=[ResponseOutputText(
+                            type="output_text", text="ok", annotations=[])])
+            return ModelResponse(output=[out], usage=Usage(), response_id=None)
+
+        def stream_response(self, *args, **kwargs):  # pragma: no cover - not used
+            raise NotImplementedError
+
+    agent = Agent(name="bench", instructions=SYSTEM, model=FakeModel(),
+                  tools=[function_tool(add)])
+    work.mkdir(parents=True, exist_ok=True)
+    path = work / "openai-agents.sqlite"
+    state: dict[str, Any] = {"session": SQLiteSession("warm-up", str(path))}
+    config = RunConfig(tracing_disabled=True)
+
+    def turn(i: int) -> str:
+        result = OARunner.run_sync(agent, message(i), session=state["session"],
+                                   run_config=config)
+        return str(result.final_output)
+
+    for i in range(warmup):
+        turn(-1000 - i)
+    state["session"].close()
+    state["session"] = SQLiteSession("bench", str(path))
+
+    def reset() -> None:
+        state["session"].close()
+        state["session"] = SQLiteSession(uuid.uuid4().hex, str(path))
+
+    runner = Runner(name, turn, info=lambda: {"store_mb": _mb(path),
+                                              "persisted": "SQLiteSession (file), its items"},
+                    close=lambda: state["session"].close())
+    runner.reset = reset
+    return runner
+
+
+def head_tail(times: list[float], n: int = 20, cpu: list[float] | None = None
+              ) -> dict[str, float | None]:
+    if len(times) < 2 * n:
+        return {"first_median_ms": None, "last_median_ms": None, "flat": None}
+    first = statistics.median(times[:n])
+    last = statistics.median(times[-n:])
+    out = {"first_median_ms": round(first, 3), "last_median_ms": round(last, 3),
+           "flat": round(last / first, 2)}
+    if cpu and len(cpu) >= 2 * n:
+        out["flat_cpu"] = round(statistics.median(cpu[-n:]) / statistics.median(cpu[:n]), 2)
+    return out
+
+
+def first_sessions(runners: list[Runner], sessions: int, n: int = 20) -> dict[str, dict]:
+    """Each runner's first ``n`` turns of ``sessions`` new sessions, interleaved by session."""
+    times: dict[str, list[float]] = {r.name: [] for r in runners}
+    cpu: dict[str, list[float]] = {r.name: [] for r in runners}
+    for k in range(sessions):
+        order = runners[k % len(runners):] + runners[: k % len(runners)]
+        for r in order:
+            r.reset()
+            gc.collect()
+            t0, c0 = len(r.times), len(r.cpu)
+            r.run(n)
+            times[r.name] += r.times[t0:]
+            cpu[r.name] += r.cpu[c0:]
+            del r.times[t0:], r.cpu[c0:]
+    return {name: {**stats(ts), "cpu_median_ms": round(statistics.median(cpu[name]), 3),
+                   "sessions": sessions} for name, ts in times.items()}
+
+
+# -- child processes: peak RSS, file size, reload ------------------------------------
+def child_main(args: argparse.Namespace) -> None:
+    """One workload alone in this process; prints its figures as JSON on stdout."""
+    work = Path(args.child_work)
+    template = Path(args.child_template)
+    agent_id = uuid.UUID(args.child_agent)
+    out: dict[str, Any] = {"workload": args.child}
+    t_start = time.perf_counter()
+    if args.child in ("floor", "floor+model"):
+        if args.child == "floor+model":
+            # what the user's own code holds in the agentnb run: the langchain-core model
+            fake_chat_model().invoke("Please add(a=1, b=1)")
+        path = raw_floor_file(template, work / "floor.duckdb")
+        floor = Floor(path, agent_id)
+        for i in range(args.warmup):
+            floor.turn(-1000 - i)
+        session = floor.new_session()
+        times = []
+        for i in range(args.turns):
+            t0 = time.perf_counter()
+            floor.turn(i)
+            times.append((time.perf_counter() - t0) * 1000)
+        floor.close()
+        reload = lambda: floor_reload(path, session)  # noqa: E731
+    else:
+        import agentnb
+
+        runner = agentnb_fake_runner("agentnb", work, template, warmup=args.warmup)
+        runner.run(args.turns)
+        times = runner.times
+        path = work / "agentnb.duckdb"
+        store_sid = None
+        store = runner.close.__self__  # the Store
+        agent = store.agent("bench")
+        store_sid = agent.current_session().id
+        runner.close()
+
+        def reload() -> int:
+            s = agentnb.connect(f"duckdb:///{path}", home=work)
+            try:
+                return len(s.history(store_sid))
+            finally:
+                s.close()
+    out["run_s"] = round(time.perf_counter() - t_start, 3)
+    out["turn"] = stats(times)
+    out.update(head_tail(times))
+    out["peak_rss_mb"] = peak_rss_mb()
+    out["file_mb"] = _mb(path)
+    out["file_bytes"] = path.stat().st_size
+    rel = []
+    for _ in range(args.reloads):
+        gc.collect()
+        t0 = time.perf_counter()
+        n = reload()
+        rel.append((time.perf_counter() - t0) * 1000)
+    out["reload"] = stats(rel)
+    out["reload_rows"] = n
+    print("CHILD-JSON " + json.dumps(out))
+
+
+def run_child(kind: str, work: Path, template: Path, agent_id: uuid.UUID, args) -> dict:
+    import subprocess
+
+    work.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind,
+           "--child-work", str(work), "--child-template", str(template),
+           "--child-agent", str(agent_id), "--turns", str(args.turns),
+           "--warmup", str(args.warmup), "--reloads", str(args.reloads)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    for line in proc.stdout.splitlines():
+        if line.startswith("CHILD-JSON "):
+            return json.loads(line[len("CHILD-JSON "):])
+    return {"error": f"exit {proc.returncode}: {proc.stderr[-800:]}"}
+
+
+def bench_floor(work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """The issue-13 figures: agentnb against the raw-DuckDB floor and two frameworks."""
+    template, agent_id = floor_template(work / "template")
+    out: dict[str, Any] = {"load_start": list(os.getloadavg()), "turns": {}, "flat": {},
+                           "processes": []}
+    parts = set(args.floor_parts.split(","))
+    # 1. per-turn, side by side in one process, interleaved
+    group = {} if "turns" not in parts else {
+        "agentnb fake": safe("agentnb fake", lambda: agentnb_fake_runner(
+            "agentnb fake", work / "a-fake", template, warmup=args.warmup)),
+        "floor (raw duckdb)": safe("floor", lambda: floor_runner(
+            "floor (raw duckdb)", work / "floor", template, agent_id, args.warmup)),
+        "pydantic-ai sqlite": safe("pydantic-ai sqlite", lambda: pydantic_sqlite_runner(
+            "pydantic-ai sqlite", work / "pai", warmup=args.warmup)),
+        "openai-agents sqlite": safe("openai-agents sqlite", lambda: openai_agents_runner(
+            "openai-agents sqlite", work / "oai", warmup=args.warmup)),
+    }
+    turns: dict[str, dict] = {}
+    live = [r for r in group.values() if isinstance(r, Runner)]
+    if live and args.first_sessions:  # first 20 turns of new sessions, before the long one
+        out["first20"] = first_sessions(live, args.first_sessions)
+        for r in live:
+            r.reset()  # the long session starts empty too
+    if group:
+        run_group(group, turns, turns=args.turns, warmup=0, block=args.block, mem_turns=0)
+    for r in turns.values():
+        if "times_ms" in r:
+            r.update(head_tail(r["times_ms"], cpu=r.get("cpu_ms")))
+    out["turns"] = turns
+    # 2. flatness: every memory strategy, the fake and the offline model
+    flat: dict[str, dict] = {}
+    group = {}
+    for model in ("fake", "offline") if "flat" in parts else ():
+        for strategy in FLOOR_STRATEGIES:
+            name = f"agentnb {model} {strategy}"
+            group[name] = safe(name, lambda s=strategy, m=model, n=name: agentnb_fake_runner(
+                n, work / f"flat-{m}-{s}", template, warmup=args.warmup, strategy=s, model=m))
+    live = [r for r in group.values() if isinstance(r, Runner)]
+    flat.update({name: r for name, r in group.items() if not isinstance(r, Runner)})
+    try:
+        if live:
+            interleaved(live, turns=args.turns, warmup=0, block=args.block, mem_turns=0)
+            paired = paired_flat(live)
+            for r in live:
+                flat[r.name] = r.result()
+                flat[r.name]["paired"] = paired.get(r.name)
+    finally:
+        for r in live:
+            r.close()
+    for r in flat.values():
+        if "times_ms" in r:
+            r.update(head_tail(r["times_ms"], cpu=r.get("cpu_ms")))
+    out["flat"] = flat
+    # 3. separate processes: peak RSS, file size (twice each), reload
+    procs = []
+    for rep in range(2 if "procs" in parts else 0):
+        kinds = ("agentnb", "floor", "floor+model")
+        for kind in (kinds if rep == 0 else kinds[::-1]):
+            res = run_child(kind, work / f"child-{kind}-{rep}", template, agent_id, args)
+            res["rep"] = rep
+            procs.append(res)
+    out["processes"] = procs
+    out["load_end"] = list(os.getloadavg())
+    return out
+
+
+def report_floor(res: dict[str, Any]) -> dict[str, Any]:
+    t = res["turns"]
+    fl = t.get("floor (raw duckdb)", {})
+    print(f"\nissue-13 figures (load average {[round(x, 2) for x in res['load_start']]} -> "
+          f"{[round(x, 2) for x in res['load_end']]})")
+    print("  one session of the timed turns (wall ms; cpu: process CPU ms a turn)")
+    print(f"  {'workload':<24}{'median':>9}{'p95':>9}{'cpu med':>9}{'first 20':>10}"
+          f"{'last 20':>9}{'last/first':>11}{'(cpu)':>7}{'x floor':>9}{'(cpu)':>7}")
+    for name, r in t.items():
+        if "error" in r:
+            print(f"  {name:<24}ERROR {r['error']}")
+            continue
+        x = round(r["median_ms"] / fl["median_ms"], 2) if fl.get("median_ms") else None
+        xc = (round(r["cpu_median_ms"] / fl["cpu_median_ms"], 2)
+              if fl.get("cpu_median_ms") else None)
+        print(f"  {name:<24}{r['median_ms']:>9.2f}{r['p95_ms']:>9.2f}{r['cpu_median_ms']:>9.2f}"
+              f"{r['first_median_ms'] or 0:>10.2f}{r['last_median_ms'] or 0:>9.2f}"
+              f"{r['flat'] or 0:>11.2f}{r.get('flat_cpu') or 0:>7.2f}"
+              f"{x if x is not None else '-':>9}{xc if xc is not None else '-':>7}"
+              + ("" if not r.get("wrong_answers") else f"  {r['wrong_answers']} WRONG"))
+    f20 = res.get("first20") or {}
+    if f20:
+        print(f"\n  first 20 turns of {next(iter(f20.values()))['sessions']} new sessions each "
+              "(interleaved by session)")
+        for name, r in f20.items():
+            print(f"  {name:<24}{r['median_ms']:>9.2f}{r['p95_ms']:>9.2f}"
+                  f"{r['cpu_median_ms']:>9.2f}")
+    print("\n  flatness: last 20 / first 20 of one growing session (wall, cpu), and the old "
+          "session's next 20 turns alternated with a new session's first 20 (paired wall, cpu)")
+    print(f"  {'workload':<24}{'median':>9}{'first 20':>10}{'last 20':>10}{'flat':>8}{'cpu':>7}"
+          f"{'old ms':>9}{'new ms':>9}{'paired':>8}{'cpu':>7}")
+    for name, r in res["flat"].items():
+        if "error" in r:
+            print(f"  {name:<24}ERROR {r['error']}")
+            continue
+        pr = r.get("paired") or {}
+        print(f"  {name:<24}{r['median_ms']:>9.2f}{r['first_median_ms'] or 0:>10.2f}"
+              f"{r['last_median_ms'] or 0:>10.2f}{r['flat'] or 0:>8.2f}"
+              f"{r.get('flat_cpu') or 0:>7.2f}{pr.get('old_ms', 0):>9.2f}{pr.get('new_ms', 0):>9.2f}"
+              f"{pr.get('flat', 0):>8.2f}{pr.get('flat_cpu', 0):>7.2f}"
+              + ("" if not r.get("wrong_answers") else f"  {r['wrong_answers']} WRONG"))
+    print("\n  separate processes (warm-up + timed turns, then reloads)")
+    print(f"  {'process':<12}{'rep':>4}{'turn med':>10}{'peak RSS MB':>13}{'file MB':>9}"
+          f"{'file bytes':>12}{'reload ms':>11}")
+    for p in res["processes"]:
+        if "error" in p:
+            print(f"  {p.get('workload', '?'):<12}ERROR {p['error']}")
+            continue
+        print(f"  {p['workload']:<12}{p['rep']:>4}{p['turn']['median_ms']:>10.2f}"
+              f"{p['peak_rss_mb']:>13.1f}{p['file_mb']:>9.3f}{p['file_bytes']:>12}"
+              f"{p['reload']['median_ms']:>11.2f}")
+    ok = [p for p in res["processes"] if "error" not in p]
+    a = [p for p in ok if p["workload"] == "agentnb"]
+    f = [p for p in ok if p["workload"] == "floor"]
+    ratios: dict[str, Any] = {}
+    an = t.get("agentnb fake", {})
+    if fl.get("median_ms") and an.get("median_ms"):
+        ratios["turn_median_x_floor"] = round(an["median_ms"] / fl["median_ms"], 2)
+        ratios["turn_cpu_x_floor"] = round(an["cpu_median_ms"] / fl["cpu_median_ms"], 2)
+    af = (f20.get("agentnb fake") or {}).get("median_ms")
+    afc = (f20.get("agentnb fake") or {}).get("cpu_median_ms")
+    for other in ("pydantic-ai sqlite", "openai-agents sqlite"):
+        o = f20.get(other) or {}
+        if af and o.get("median_ms"):
+            ratios[f"first20_x_{other}"] = round(af / o["median_ms"], 2)
+            ratios[f"first20_cpu_x_{other}"] = round(afc / o["cpu_median_ms"], 2)
+    if a and f:
+        med = statistics.median
+        ratios["peak_rss_x_floor"] = round(med([p["peak_rss_mb"] for p in a])
+                                           / med([p["peak_rss_mb"] for p in f]), 2)
+        fm = [p for p in ok if p["workload"] == "floor+model"]
+        if fm:
+            ratios["peak_rss_x_floor_with_model"] = round(
+                med([p["peak_rss_mb"] for p in a]) / med([p["peak_rss_mb"] for p in fm]), 2)
+        ratios["file_x_floor"] = round(med([p["file_bytes"] for p in a])
+                                       / med([p["file_bytes"] for p in f]), 2)
+        ratios["file_same_each_run"] = len({p["file_bytes"] for p in a}) == 1
+        ratios["reload_x_floor"] = round(med([p["reload"]["median_ms"] for p in a])
+                                         / med([p["reload"]["median_ms"] for p in f]), 2)
+    ratios["flat_max"] = max((r["flat"] for r in res["flat"].values() if r.get("flat")),
+                             default=None)
+    ratios["flat_cpu_max"] = max((r["flat_cpu"] for r in res["flat"].values()
+                                  if r.get("flat_cpu")), default=None)
+    paired = [r["paired"] for r in res["flat"].values() if r.get("paired")]
+    ratios["flat_paired_max"] = max((p["flat"] for p in paired), default=None)
+    ratios["flat_paired_cpu_max"] = max((p["flat_cpu"] for p in paired), default=None)
+    print("\n  targets: " + ", ".join(f"{k} {v}" for k, v in ratios.items()))
+    return ratios
+
+
 # -- driver --------------------------------------------------------------------
 def ratio(a: dict, b: dict, key: str = "median_ms") -> float | None:
     if a.get(key) and b.get(key):
@@ -540,8 +1264,21 @@ def main() -> None:
     ap.add_argument("--map-items", type=int, help="inputs for agent.map (default 1000)")
     ap.add_argument("--skip", default="", help="comma-separated groups to skip: "
                     "compare,prefilled,map")
+    ap.add_argument("--only", default="", help="comma-separated groups to run (the others "
+                    "are skipped): floor,compare,prefilled,map")
+    ap.add_argument("--reloads", type=int, default=5, help="reloads per floor process")
+    ap.add_argument("--first-sessions", type=int, default=5,
+                    help="new sessions whose first 20 turns are timed (floor group)")
+    ap.add_argument("--floor-parts", default="turns,flat,procs",
+                    help="parts of the floor group: turns,flat,procs")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--child-work", help=argparse.SUPPRESS)
+    ap.add_argument("--child-template", help=argparse.SUPPRESS)
+    ap.add_argument("--child-agent", help=argparse.SUPPRESS)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "turns.json"))
     args = ap.parse_args()
+    if args.child:
+        return child_main(args)
     q = args.quick
     args.turns = args.turns or (20 if q else 200)
     args.prefilled_turns = args.prefilled_turns or (10 if q else args.turns)
@@ -551,6 +1288,9 @@ def main() -> None:
     args.mem_turns = args.mem_turns if args.mem_turns is not None else (3 if q else 20)
     args.map_items = args.map_items or (100 if q else 1000)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    if args.only:
+        only = {s.strip() for s in args.only.split(",") if s.strip()}
+        skip |= {"floor", "compare", "prefilled", "map"} - only
 
     print(f"turns.py: {args.turns} timed turns per workload ({args.prefilled_turns} on the "
           f"{args.prefill}-turn sessions), {args.warmup} warm-up turns, blocks of "
@@ -560,6 +1300,19 @@ def main() -> None:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="agentnb-bench-") as tmp:
         work = Path(tmp)
+        floor_res = None
+        if "floor" not in skip:
+            print("  floor workload: agentnb, raw duckdb, pydantic-ai, openai-agents; "
+                  "memory strategies; separate processes ...", end="", flush=True)
+            t1 = time.perf_counter()
+            try:
+                floor_res = bench_floor(work / "floor", args)
+            except Exception as exc:
+                import traceback
+
+                traceback.print_exc()
+                floor_res = {"error": f"{type(exc).__name__}: {exc}"}
+            print(f" {time.perf_counter() - t1:.1f} s", flush=True)
         if "compare" not in skip:
             print("  head to head (interleaved) ...", end="", flush=True)
             t1 = time.perf_counter()
@@ -600,11 +1353,17 @@ def main() -> None:
                 results["agentnb map"] = {"error": f"{type(exc).__name__}: {exc}"}
             print(f" {time.perf_counter() - t1:.1f} s", flush=True)
     print()
-    ratios = report(results)
+    ratios = report(results) if results else {}
+    if floor_res is not None:
+        if "error" in floor_res:
+            print(f"floor workload: ERROR {floor_res['error']}")
+        else:
+            floor_res["ratios"] = report_floor(floor_res)
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {}
-    for pkg in ("agentnb", "duckdb", "langchain-core", "pydantic-ai-slim", "langgraph",
+    for pkg in ("agentnb", "duckdb", "langchain-core", "pydantic-ai-slim", "openai-agents",
+                "langgraph",
                 "langgraph-prebuilt", "langgraph-checkpoint-sqlite"):
         try:
             versions[pkg] = version(pkg)
@@ -620,6 +1379,7 @@ def main() -> None:
                                                    "prefill", "warmup", "block", "mem_turns",
                                                    "map_items")},
         "results": results,
+        "floor": floor_res,
         "ratios": ratios,
         "total_s": round(time.perf_counter() - t0, 1),
     }

@@ -260,3 +260,54 @@ def test_tokens_counts_each_stored_turn_once_across_turns(duck_store):
     other = Counter()
     mem.build_context(cfg, "sys", history, new, count_tokens=other.count, memo=memo)
     assert len(calls) > counted_first + 2
+
+
+def _summary_due_reference(memory, history, stored):
+    """summary_due as it was written first (whole-history grouping): the reference."""
+    turns = mem.group_turns(history)
+    older = turns[: -memory.keep_turns] if len(turns) > memory.keep_turns else []
+    if not older:
+        return None
+    through = int(stored.get("through_position", -1)) if stored else -1
+    uncovered = [t for t in older if t[0].position > through]
+    if not uncovered or stored and len(uncovered) < memory.keep_turns:
+        return None
+    return [m for t in uncovered for m in t], older[-1][-1].position
+
+
+def test_summary_due_walks_back_only_to_the_summary(duck_store):
+    """summary_due reads the history from its end (a turn costs the turns since the
+    summary) and answers what the whole-history version answers, for every length,
+    keep_turns and summary position."""
+    _, history = _store_turns(duck_store, 12)
+    for keep in (1, 2, 4, 11, 12, 13):
+        memory = MemoryConfig(strategy="summary", keep_turns=keep)
+        for n in range(len(history) + 1):
+            part = history[:n]
+            for through in (None, -1, 0, 3, 10, 25, 40, 100):
+                stored = None if through is None else {"through_position": through}
+                got = mem.summary_due(memory, part, stored)
+                want = _summary_due_reference(memory, part, stored)
+                assert got == want, (keep, n, through)
+    # a window that starts inside a turn (a partial load) drops the partial turn
+    memory = MemoryConfig(strategy="summary", keep_turns=2)
+    assert mem.summary_due(memory, history[1:], None) == _summary_due_reference(
+        memory, history[1:], None)
+
+
+def test_converted_turns_grow_with_the_session(duck_store):
+    """With the engine's memo, a history that grew by whole turns converts only the new
+    turns (the earlier ones are the same objects), and the result equals a fresh
+    conversion; a history with another start converts afresh."""
+    _, history = _store_turns(duck_store, 10)
+    memo: dict = {}
+    first = mem.convert_turns(history[:12], memo)
+    grown = mem.convert_turns(history, memo)
+    assert grown[: len(first)] == first and grown[0] is first[0]  # reused, not rebuilt
+    assert grown == mem.convert_turns(history)
+    assert mem.convert_turns(history, memo) is grown  # nothing new: the same result
+    window = mem.convert_turns(history[4:], memo)  # a sliding window: another start
+    assert window == mem.convert_turns(history[4:])
+    # a history that grew by a part that does not start a turn is converted whole
+    odd = mem.convert_turns(history[:13], {})
+    assert odd == mem.convert_turns(history[:13])

@@ -398,3 +398,31 @@ def test_structured_output_streams(model: OfflineChatModel) -> None:
     parsed = list(model.with_structured_output(Ticket).stream("high"))
     assert parsed and all(isinstance(p, Ticket) for p in parsed)
     assert parsed[-1].priority == "high"
+
+
+def test_token_counts_are_incremental_and_exact():
+    """The model scans a context once: the next call (the same messages plus new ones)
+    counts only what was added, and every count equals a fresh model's."""
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+
+    from agentnb.models import OfflineChatModel
+
+    model = OfflineChatModel()
+    context = [SystemMessage("You add numbers."), HumanMessage("Please add(a=1, b=2)")]
+    for i in range(30):
+        for msgs in (context, context + [AIMessage("", tool_calls=[
+                {"name": "add", "args": {"a": i, "b": 2}, "id": f"c{i}", "type": "tool_call"}]),
+                ToolMessage(str(i + 2), tool_call_id=f"c{i}", name="add")]):
+            got = model.invoke(msgs).usage_metadata["input_tokens"]
+            assert got == OfflineChatModel().invoke(msgs).usage_metadata["input_tokens"]
+            assert got == OfflineChatModel().get_num_tokens_from_messages(msgs)
+        # the next turn: the stored turn comes back as new objects, then a new question
+        context = context + [HumanMessage(f"turn {i}"), AIMessage(f"answer {i}"),
+                             HumanMessage(f"Please add(a={i}, b=3)")]
+    reply = model.invoke(context)
+    assert "turn 61" in reply.content  # humans counted across the incremental scans
+    assert reply.content == OfflineChatModel().invoke(context).content
+    # a changed prefix (another conversation) is counted afresh
+    other = [HumanMessage("hello there")]
+    assert model.invoke(other).usage_metadata["input_tokens"] == (
+        OfflineChatModel().get_num_tokens_from_messages(other))

@@ -35,7 +35,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from pydantic import ConfigDict, Field, SecretStr
+from pydantic import ConfigDict, Field, PrivateAttr, SecretStr
 
 from ._calls import (
     args_from_schema,
@@ -168,6 +168,8 @@ class OfflineChatModel(BaseChatModel):
     max_retries: int | None = None
     streaming: bool = False
     api_key: SecretStr | None = Field(default=None, exclude=True, repr=False)
+    #: What the last call learned about its messages, for the next call (see _scan).
+    _scanned: "_Scan | None" = PrivateAttr(default=None)
 
     # ------------------------------------------------------------------ basics
 
@@ -216,17 +218,30 @@ class OfflineChatModel(BaseChatModel):
         tools: Sequence[Any] | None = None,
     ) -> int:
         """Tokens of the messages (one extra per message for its role) and of ``tools``."""
-        total = 0
-        for message in messages:
-            total += 1 + count_tokens(message.text)
-            for call in getattr(message, "tool_calls", None) or []:
-                total += count_tokens(call.get("name", "")) + count_tokens(
-                    json.dumps(call.get("args", {}), ensure_ascii=False)
-                )
-        for tool in tools or []:
-            schema = tool if _is_openai_tool(tool) else convert_to_openai_tool(tool)
-            total += count_tokens(json.dumps(schema, ensure_ascii=False))
-        return total
+        # A count for someone else (a memory budget) reuses the last call's scan but
+        # does not replace it: the next model call continues from that one.
+        return self._scan(messages, remember=False).tokens + _tools_tokens(tools)
+
+    def _scan(self, messages: Sequence[BaseMessage], remember: bool = True) -> "_Scan":
+        """Token count, human messages and system text of ``messages``, incrementally.
+
+        A conversation sends its context again on every call, grown by a few
+        messages: the messages (the same objects) that the last call already
+        counted are not counted again, so a call costs what it adds, not the
+        length of the conversation. Messages are immutable in practice
+        (langchain-core's are pydantic models that nobody edits once sent).
+        """
+        prev = self._scanned
+        start = 0
+        if prev is not None:
+            old = prev.messages
+            limit = min(len(old), len(messages))
+            while start < limit and old[start] is messages[start]:
+                start += 1
+        scan = _Scan.extend(prev, start, messages)
+        if remember:
+            self._scanned = scan
+        return scan
 
     # ------------------------------------------------------------------ tools
 
@@ -272,16 +287,15 @@ class OfflineChatModel(BaseChatModel):
             for t in tools
             if isinstance(t, dict) and isinstance(t.get("function"), dict)
         }
-        input_tokens = self.get_num_tokens_from_messages(messages, tools=tools or None)
+        scan = self._scan(messages)
+        input_tokens = scan.tokens + _tools_tokens(tools)
 
-        last_human = max(
-            (i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=-1
-        )
+        last_human = scan.last_human
         if last_human >= 0:
             human_text = messages[last_human].text
         else:
             human_text = messages[-1].text if messages else ""
-        turn = sum(1 for m in messages if isinstance(m, HumanMessage))
+        turn = scan.humans
         after = messages[last_human + 1 :] if last_human >= 0 else list(messages)
         results = [m for m in after if isinstance(m, ToolMessage)]
 
@@ -308,7 +322,7 @@ class OfflineChatModel(BaseChatModel):
                 )
                 return _Plan("", tool_calls, input_tokens, out, "tool_calls")
 
-        system = " ".join(m.text for m in messages if isinstance(m, SystemMessage)).strip()
+        system = " ".join(messages[i].text for i in scan.systems).strip()
         return self._text_plan(self._reply(human_text, system, turn), input_tokens, stop)
 
     @staticmethod
@@ -488,6 +502,81 @@ class OfflineChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         return self._generate(messages, stop, None, **kwargs)
+
+
+def _tools_tokens(tools: Sequence[Any] | None) -> int:
+    total = 0
+    for tool in tools or []:
+        schema = tool if _is_openai_tool(tool) else convert_to_openai_tool(tool)
+        total += count_tokens(json.dumps(schema, ensure_ascii=False))
+    return total
+
+
+def _message_tokens(message: BaseMessage) -> int:
+    total = 1 + count_tokens(message.text)
+    for call in getattr(message, "tool_calls", None) or []:
+        total += count_tokens(call.get("name", "")) + count_tokens(
+            json.dumps(call.get("args", {}), ensure_ascii=False)
+        )
+    return total
+
+
+class _Scan:
+    """Per-message running totals of one message list (see ``OfflineChatModel._scan``)."""
+
+    __slots__ = ("messages", "cum_tokens", "cum_humans", "last_humans", "system_at")
+
+    def __init__(self) -> None:
+        self.messages: list[BaseMessage] = []
+        self.cum_tokens: list[int] = []  # tokens of messages[: i + 1]
+        self.cum_humans: list[int] = []  # human messages in messages[: i + 1]
+        self.last_humans: list[int] = []  # index of the last human message up to i (-1)
+        self.system_at: list[int] = []  # indices of system messages
+
+    @classmethod
+    def extend(cls, prev: "_Scan | None", start: int,
+               messages: Sequence[BaseMessage]) -> "_Scan":
+        """``prev``'s first ``start`` entries (they match ``messages``) plus the rest."""
+        scan = cls()
+        scan.messages = list(messages)
+        if prev is not None and start:
+            scan.cum_tokens = prev.cum_tokens[:start]
+            scan.cum_humans = prev.cum_humans[:start]
+            scan.last_humans = prev.last_humans[:start]
+            scan.system_at = [i for i in prev.system_at if i < start]
+        else:
+            start = 0
+        tokens = scan.cum_tokens[-1] if start else 0
+        humans = scan.cum_humans[-1] if start else 0
+        last = scan.last_humans[-1] if start else -1
+        for i in range(start, len(messages)):
+            m = messages[i]
+            tokens += _message_tokens(m)
+            if isinstance(m, HumanMessage):
+                humans += 1
+                last = i
+            elif isinstance(m, SystemMessage):
+                scan.system_at.append(i)
+            scan.cum_tokens.append(tokens)
+            scan.cum_humans.append(humans)
+            scan.last_humans.append(last)
+        return scan
+
+    @property
+    def tokens(self) -> int:
+        return self.cum_tokens[-1] if self.cum_tokens else 0
+
+    @property
+    def humans(self) -> int:
+        return self.cum_humans[-1] if self.cum_humans else 0
+
+    @property
+    def last_human(self) -> int:
+        return self.last_humans[-1] if self.last_humans else -1
+
+    @property
+    def systems(self) -> list[int]:
+        return self.system_at
 
 
 def _is_openai_tool(tool: Any) -> bool:

@@ -45,7 +45,12 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 
 from ..config import duckdb_file
+<<<<<<< HEAD
 from ..errors import StoreLockedError, StoreUnavailableError
+=======
+from ..errors import StoreLockedError
+from .versions import versions_for
+>>>>>>> main
 
 log = logging.getLogger(__name__)
 
@@ -330,6 +335,11 @@ class ConnectionHolder:
         self.total_wait = 0.0
         self._pause_until = 0.0
         self._opened_at = 0.0
+        #: Bumped each time the connection is (re)opened: see :mod:`.versions`.
+        self.epoch = 0
+        self._pid = os.getpid()
+        #: This process's write counters of the file (None: not a DuckDB file).
+        self.versions = versions_for(self._file) if self._file is not None else None
         _LIVE_HOLDERS.add(self)
 
     # -- public -------------------------------------------------------------
@@ -380,6 +390,16 @@ class ConnectionHolder:
         """True while this process holds a connection (and so the DuckDB file)."""
         return self._conn is not None
 
+    def token(self, session=None) -> tuple | None:
+        """What the file's content is known by now (see :mod:`.versions`), or None.
+
+        None unless this holder has the file open now (in this process): only
+        then can nothing outside this process have changed it.
+        """
+        if self._conn is None or self.versions is None or self._pid != os.getpid():
+            return None
+        return (id(self), self.epoch, *self.versions.counters(session))
+
     # -- internals ----------------------------------------------------------
     def _ensure_open(self) -> Connection:
         if self._conn is not None:
@@ -393,6 +413,7 @@ class ConnectionHolder:
             time.sleep(delay)
         self._conn = self._open_with_retry()
         self._opened_at = time.monotonic()
+        self.epoch += 1
         return self._conn
 
     def _open_with_retry(self) -> Connection:

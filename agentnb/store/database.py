@@ -8,7 +8,7 @@ agentnb raises :class:`~agentnb.errors.StoreVersionError` and is not touched.
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Iterator
 
 from sqlalchemy.engine import Connection
@@ -18,6 +18,7 @@ from ..config import mask_url
 from ..errors import ConfigError, StoreLockedError, StoreUnavailableError
 
 from .connection import ConnectionHolder, damaged_error, store_file, unavailable_error
+from .pool import PooledHolder, is_server_url
 
 #: The newest schema revision of this agentnb (tests check it is alembic's head).
 #: Comparing with it avoids importing alembic when a store is already current.
@@ -37,11 +38,15 @@ class Database:
     ) -> None:
         self.url = url
         try:
-            self.holder = ConnectionHolder(
+            # A server (PostgreSQL) gets a connection pool; DuckDB/SQLite files the holder
+            # that shares one file between processes.
+            holder_class = PooledHolder if is_server_url(url) else ConnectionHolder
+            self.holder = holder_class(
                 url, lock_timeout=lock_timeout, idle_release=idle_release
             )
         except ModuleNotFoundError as exc:
-            extra = " (pip install 'agentnb[postgres]')" if url.startswith("postgres") else ""
+            extra = (" (pip install 'agentnb[postgres]' and write the URL as "
+                     "postgresql+psycopg://...)") if url.startswith("postgres") else ""
             raise ConfigError(
                 f"the database URL {mask_url(url)} needs the {exc.name!r} driver{extra}"
             ) from None
@@ -106,22 +111,45 @@ class Database:
     def read(self) -> Iterator[Connection]:
         """A connection for reads; anything left uncommitted is rolled back."""
         self.ensure_schema()
-        with self.raw() as conn:
-            yield conn
+        with self.holder.connect() as conn:
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction():
+                    conn.rollback()
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A connection in a transaction: committed on success, rolled back on error."""
+    def write(self, session=None) -> Iterator[Connection]:
+        """A connection in a transaction: committed on success, rolled back on error.
+
+        ``session``: the write is a turn of that session (it moves that
+        session's write counter, not the store's; see :mod:`.versions`).
+        """
         self.ensure_schema()
-        with self.holder.begin() as conn:
-            yield conn
+        versions = self.holder.versions
+        if versions is None:
+            with self.holder.begin() as conn:
+                yield conn
+            return
+        with self.holder.connect(), versions.writing(session):
+            with self.holder.begin() as conn:
+                yield conn
+
+    def token(self, session=None) -> tuple | None:
+        """What this process knows the file's content by now, or None (see :mod:`.versions`)."""
+        return self.holder.token(session)
 
     @contextmanager
     def raw(self) -> Iterator[Connection]:
-        """A connection without the schema check (for ``agentnb db`` commands)."""
+        """A connection without the schema check (for ``agentnb db`` commands).
+
+        What it does is not known (migrations write): it counts as a write.
+        """
         import sqlalchemy as sa
 
-        with self.holder.connect() as conn:
+        versions = self.holder.versions
+        with self.holder.connect() as conn, (versions.writing() if versions is not None
+                                             else nullcontext()):
             try:
                 yield conn
             except sa.exc.DBAPIError as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Iterable, Literal, Sequence
 
 import sqlalchemy as sa
@@ -44,7 +44,10 @@ messages_t = Message.__table__
 tool_calls_t = ToolCall.__table__
 api_keys_t = ApiKey.__table__
 
-UsageBy = Literal["agent", "session", "model", "day"]
+#: How often a key's ``last_used_at`` is written at most (a read per request, not a write).
+LAST_USED_EVERY = timedelta(minutes=1)
+
+UsageBy = Literal["agent", "session", "model", "day", "user"]
 
 
 def validate_name(name: str) -> str:
@@ -59,6 +62,28 @@ class Repository:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        #: Agents and sessions as last read, with the token they were read at
+        #: (see :mod:`.versions`): a turn's re-reads of them cost no query.
+        self._records: dict[tuple, tuple[tuple, Any]] = {}
+
+    def token(self, session_id: uuid.UUID | None = None) -> tuple | None:
+        """What this process knows the store's content (and the session's) by, or None.
+
+        Read before the data it vouches for: a record read after this token
+        was taken is at least as new as the token says (see :mod:`.versions`).
+        """
+        with self.db.read():
+            return self.db.token(session_id)
+
+    def current_token(self, session_id: uuid.UUID | None = None) -> tuple | None:
+        """:meth:`token` without waiting for the connection (None unless it is open now)."""
+        return self.db.token(session_id)
+
+    def _known(self, key: tuple, session_id: uuid.UUID | None = None) -> Any:
+        hit = self._records.get(key)
+        if hit is not None and hit[0] == self.db.token(session_id):
+            return hit[1]
+        return None
 
     # -- agents ---------------------------------------------------------------
     def create_agent(
@@ -90,12 +115,20 @@ class Repository:
 
     def get_agent(self, name_or_id: str | uuid.UUID) -> AgentRecord:
         """The agent with this name (or id); NotFoundError suggests close names."""
+        known = self._known(("agent", name_or_id))
+        if known is not None:  # nothing was written since it was read
+            return known
         with self.db.read() as conn:
             if conn.dialect.name == "duckdb":  # every turn reads it: skip SQL compilation
+                token = self.db.token()
                 column = "id" if isinstance(name_or_id, uuid.UUID) else "name"
                 found = _duckdb_row(conn, agents_t, column, name_or_id)
                 if found is not None:
-                    return AgentRecord.model_validate(found)
+                    record = AgentRecord.model_validate(found)
+                    if token is not None:
+                        self._records[("agent", record.id)] = (token, record)
+                        self._records[("agent", record.name)] = (token, record)
+                    return record
             row = self._agent_row(conn, name_or_id)
             if row is None:
                 names = [r.name for r in conn.execute(sa.select(agents_t.c.name))]
@@ -194,28 +227,40 @@ class Repository:
 
     def get_session(self, session_id: str | uuid.UUID) -> SessionRecord:
         """A session by id or unique id prefix."""
+        if isinstance(session_id, uuid.UUID):
+            known = self._known(("session", session_id), session_id)
+            if known is not None:  # nothing was written since it was read
+                return known
         with self.db.read() as conn:
             if conn.dialect.name == "duckdb" and isinstance(session_id, uuid.UUID):
+                token = self.db.token(session_id)
                 found = _duckdb_row(conn, sessions_t, "id", session_id)
                 if found is not None:
-                    return SessionRecord.model_validate(found)
+                    record = SessionRecord.model_validate(found)
+                    if token is not None:
+                        self._records[("session", session_id)] = (token, record)
+                    return record
             return SessionRecord.model_validate(self._require_session(conn, session_id)._mapping)
 
-    def latest_session(self, agent_id: uuid.UUID) -> SessionRecord | None:
-        """The agent's most recently active session, or None."""
+    def latest_session(self, agent_id: uuid.UUID, *,
+                       user_id: str | None = None) -> SessionRecord | None:
+        """The agent's most recently active session, or None; ``user_id``: of that user
+        (or of no recorded user)."""
+        query = (sa.select(sessions_t).where(sessions_t.c.agent_id == agent_id)
+                 .order_by(sessions_t.c.updated_at.desc()).limit(1))
+        if user_id is not None:
+            query = query.where(sa.or_(sessions_t.c.user_id == user_id,
+                                       sessions_t.c.user_id.is_(None)))
         with self.db.read() as conn:
-            row = conn.execute(
-                sa.select(sessions_t)
-                .where(sessions_t.c.agent_id == agent_id)
-                .order_by(sessions_t.c.updated_at.desc())
-                .limit(1)
-            ).first()
+            row = conn.execute(query).first()
         return SessionRecord.model_validate(row._mapping) if row is not None else None
 
     def list_sessions(
-        self, agent_id: uuid.UUID | None = None, *, limit: int | None = None
+        self, agent_id: uuid.UUID | None = None, *, limit: int | None = None,
+        user_id: str | None = None,
     ) -> list[SessionSummary]:
-        """Sessions (newest activity first) with message, turn and token counts."""
+        """Sessions (newest activity first) with message, turn and token counts;
+        ``user_id``: only the sessions of that user."""
         m = messages_t
         stats = (
             sa.select(
@@ -250,6 +295,8 @@ class Repository:
         )
         if agent_id is not None:
             query = query.where(sessions_t.c.agent_id == agent_id)
+        if user_id is not None:
+            query = query.where(sessions_t.c.user_id == user_id)
         if limit is not None:
             query = query.limit(limit)
         with self.db.read() as conn:
@@ -272,14 +319,17 @@ class Repository:
             )
         return out
 
-    def session_counts(self) -> dict[str, int]:
-        """Sessions per agent name, counted by the database (agents without any left out)."""
+    def session_counts(self, *, user_id: str | None = None) -> dict[str, int]:
+        """Sessions per agent name, counted by the database (agents without any left out);
+        ``user_id``: only that user's sessions."""
         query = (
             sa.select(agents_t.c.name, sa.func.count())
             .select_from(sessions_t)
             .join(agents_t, agents_t.c.id == sessions_t.c.agent_id)
             .group_by(agents_t.c.name)
         )
+        if user_id is not None:
+            query = query.where(sessions_t.c.user_id == user_id)
         with self.db.read() as conn:
             return {name: int(n) for name, n in conn.execute(query).all()}
 
@@ -313,7 +363,8 @@ class Repository:
 
     # -- messages -------------------------------------------------------------
     def append_turn(
-        self, session_id: uuid.UUID, messages: Sequence[NewMessage]
+        self, session_id: uuid.UUID, messages: Sequence[NewMessage],
+        versions: list | None = None,
     ) -> list[MessageRecord]:
         """Append the messages of one turn (with their tool calls) in one transaction.
 
@@ -322,6 +373,10 @@ class Repository:
         statement cache), and the next position comes from a per-session
         cache validated by the session's ``updated_at`` stamp (see
         :func:`_duckdb_append`) instead of a ``max(position)`` scan.
+
+        ``versions``: a list that receives the session's token before and after
+        this write (see :mod:`.versions`; Nones when unknown), so a cache that
+        was valid before it can stay valid with this turn added.
         """
         if not messages:
             return []
@@ -332,11 +387,18 @@ class Repository:
         positions: dict[uuid.UUID, tuple[int, datetime]] = self.__dict__.setdefault(
             "_next_positions", {}
         )
-        with self.db.write() as conn:
+        with self.db.write(session=session_id) as conn:
+            before = self.db.token(session_id)  # this process's writers wait for us
             fast = conn.dialect.name == "duckdb"
             if fast:
                 next_pos = _duckdb_claim_positions(conn, session_id, now, positions)
             else:
+                if conn.dialect.name == "postgresql":
+                    # Writers of one session in other processes: the row lock queues them,
+                    # so each reads max(position) after the previous turn committed
+                    # (READ COMMITTED takes a new snapshot per statement).
+                    conn.execute(sa.select(sessions_t.c.id).where(
+                        sessions_t.c.id == session_id).with_for_update())
                 next_pos = conn.execute(
                     sa.select(sa.func.coalesce(sa.func.max(messages_t.c.position), -1)).where(
                         messages_t.c.session_id == session_id
@@ -395,6 +457,16 @@ class Repository:
                 )
         if fast:  # committed: remember where this session continues
             positions[session_id] = (next_pos + len(messages), _naive_utc(now))
+        after = before[:-1] + (before[-1] + 1,) if before is not None else None
+        key = ("session", session_id)
+        hit = self._records.get(key)
+        if hit is not None:
+            if before is not None and hit[0] == before:  # still right, but for updated_at
+                self._records[key] = (after, hit[1].model_copy(update={"updated_at": now}))
+            else:
+                self._records.pop(key, None)
+        if versions is not None:
+            versions[:] = [before, after]
         return records
 
     def newest_message_id(self, session_id: uuid.UUID) -> uuid.UUID | None:
@@ -522,19 +594,26 @@ class Repository:
 
         The lookup is by hash, and the final comparison is constant-time, so
         timing does not reveal how much of a guessed key was right.
+        ``last_used_at`` is written at most once per :data:`LAST_USED_EVERY`
+        per key: a server verifying a key on every request reads, and writes
+        only about once a minute.
         """
         if not isinstance(plain, str) or not plain.startswith(keymat.KEY_PREFIX):
             return None
         digest = keymat.hash_key(plain)
+        query = sa.select(api_keys_t).where(
+            api_keys_t.c.key_hash == digest, api_keys_t.c.is_active.is_(True))
+        with self.db.read() as conn:
+            row = conn.execute(query).first()
+        if row is None or not keymat.hashes_match(plain, row.key_hash):
+            return None
+        now = utcnow()
+        last = row.last_used_at
+        if last is not None and last.tzinfo is None:
+            last = last.replace(tzinfo=now.tzinfo)
+        if last is not None and now - last < LAST_USED_EVERY:
+            return ApiKeyRecord.model_validate(row._mapping)
         with self.db.write() as conn:
-            row = conn.execute(
-                sa.select(api_keys_t).where(
-                    api_keys_t.c.key_hash == digest, api_keys_t.c.is_active.is_(True)
-                )
-            ).first()
-            if row is None or not keymat.hashes_match(plain, row.key_hash):
-                return None
-            now = utcnow()
             conn.execute(
                 api_keys_t.update().where(api_keys_t.c.id == row.id).values(last_used_at=now)
             )
@@ -542,7 +621,7 @@ class Repository:
 
     # -- usage ----------------------------------------------------------------
     def usage(self, by: UsageBy = "agent", *, agent_id: uuid.UUID | None = None) -> list[UsageRow]:
-        """Token and tool-call totals grouped by agent, session, model or day."""
+        """Token and tool-call totals grouped by agent, session, model, day or user."""
         m, s, a, t = messages_t, sessions_t, agents_t, tool_calls_t
         if by == "agent":
             key = a.c.name
@@ -550,11 +629,13 @@ class Repository:
             key = sa.cast(s.c.id, sa.String)
         elif by == "model":
             key = sa.func.coalesce(m.c.model, "")
+        elif by == "user":  # who started the session (sessions.user_id); "" when unknown
+            key = sa.func.coalesce(s.c.user_id, "")
         elif by == "day":
             key = sa.cast(sa.func.date(m.c.created_at), sa.String) if self.db.dialect != "duckdb" \
                 else sa.cast(sa.cast(m.c.created_at, sa.Date), sa.String)
         else:
-            raise InvalidValueError(f"usage by {by!r}: choose agent, session, model or day")
+            raise InvalidValueError(f"usage by {by!r}: choose agent, session, model, day or user")
         calls = (
             sa.select(t.c.message_id, sa.func.count().label("n")).group_by(t.c.message_id).subquery()
         )

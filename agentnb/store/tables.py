@@ -1,25 +1,26 @@
-"""The five tables of the store, as SQLAlchemy ORM models.
+"""The five tables of the store, as SQLAlchemy Core tables.
 
 Keys are UUIDs generated in Python: DuckDB has no SERIAL and alembic creates
 no sequences, and a client-side key lets one turn be written with plain
 multi-row INSERTs and no RETURNING round trip.
 
-Foreign keys exist in the ORM on every dialect but are emitted as DDL only
+Foreign keys exist in the metadata on every dialect but are emitted as DDL only
 on SQLite and PostgreSQL. DuckDB cannot cascade, refuses to delete children
 and parent in one transaction, and refuses to update an indexed column of a
 referenced row (STACK.md), which would make "delete an agent" and "rename an
 agent" impossible to do atomically. The store deletes children itself, and
 its tests check integrity on DuckDB.
+
+Core tables, not ORM models: the store reads and writes rows, never objects,
+and ``sqlalchemy.orm`` alone costs a process ~5 MB and ~0.1-0.2 s to import.
+``Agent.__table__`` and the other names stay for callers that used the models.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from .types import UTCDateTime, utcnow
 
@@ -34,105 +35,121 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-
-class Base(DeclarativeBase):
-    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: sa.JSON()}
+metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 
 def _fk(column: str, target: str) -> sa.ForeignKeyConstraint:
     return sa.ForeignKeyConstraint([column], [target]).ddl_if(dialect=FK_DIALECTS)
 
 
-class Agent(Base):
-    __tablename__ = "agents"
-
-    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
-    name: Mapped[str] = mapped_column(sa.String(64), unique=True, index=True)
-    description: Mapped[str] = mapped_column(sa.Text, default="", server_default="")
-    config: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
-    template: Mapped[str | None] = mapped_column(sa.String(64))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-
-    sessions: Mapped[list["ChatSession"]] = relationship(back_populates="agent")
-    api_keys: Mapped[list["ApiKey"]] = relationship(back_populates="agent")
+def _id() -> sa.Column:
+    return sa.Column("id", sa.Uuid, primary_key=True, default=uuid.uuid4)
 
 
-class ChatSession(Base):
-    __tablename__ = "sessions"
-    __table_args__ = (_fk("agent_id", "agents.id"),)
-
-    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
-    agent_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, index=True)
-    user_id: Mapped[str | None] = mapped_column(sa.String(128), index=True)
-    title: Mapped[str | None] = mapped_column(sa.String(256))
-    attrs: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-
-    agent: Mapped[Agent] = relationship(back_populates="sessions")
-    messages: Mapped[list["Message"]] = relationship(back_populates="session")
+def _time(name: str, *, index: bool = False, onupdate: bool = False,
+          nullable: bool = False, default: bool = True) -> sa.Column:
+    return sa.Column(name, UTCDateTime(), nullable=nullable, index=index,
+                     default=utcnow if default else None, onupdate=utcnow if onupdate else None)
 
 
-class Message(Base):
-    __tablename__ = "messages"
-    __table_args__ = (_fk("session_id", "sessions.id"),)
+agents = sa.Table(
+    "agents", metadata,
+    _id(),
+    sa.Column("name", sa.String(64), nullable=False, unique=True, index=True),
+    sa.Column("description", sa.Text, nullable=False, default="", server_default=""),
+    sa.Column("config", sa.JSON, nullable=False, default=dict),
+    sa.Column("template", sa.String(64), nullable=True),
+    _time("created_at", index=True),
+    _time("updated_at", onupdate=True),
+)
 
-    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
-    session_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, index=True)
-    position: Mapped[int] = mapped_column(sa.Integer)
-    role: Mapped[str] = mapped_column(sa.String(16))
-    content: Mapped[str] = mapped_column(sa.Text, default="")
-    attrs: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
-    input_tokens: Mapped[int | None] = mapped_column(sa.Integer)
-    output_tokens: Mapped[int | None] = mapped_column(sa.Integer)
-    tokens_used: Mapped[int | None] = mapped_column(sa.Integer)
-    model: Mapped[str | None] = mapped_column(sa.String(128))
-    status: Mapped[str] = mapped_column(sa.String(16), default="complete")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+sessions = sa.Table(
+    "sessions", metadata,
+    _id(),
+    sa.Column("agent_id", sa.Uuid, nullable=False, index=True),
+    sa.Column("user_id", sa.String(128), nullable=True, index=True),
+    sa.Column("title", sa.String(256), nullable=True),
+    sa.Column("attrs", sa.JSON, nullable=False, default=dict),
+    _time("created_at", index=True),
+    _time("updated_at", onupdate=True),
+    _fk("agent_id", "agents.id"),
+)
 
-    session: Mapped[ChatSession] = relationship(back_populates="messages")
-    tool_calls: Mapped[list["ToolCall"]] = relationship(back_populates="message")
+messages = sa.Table(
+    "messages", metadata,
+    _id(),
+    sa.Column("session_id", sa.Uuid, nullable=False, index=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("content", sa.Text, nullable=False, default=""),
+    sa.Column("attrs", sa.JSON, nullable=False, default=dict),
+    sa.Column("input_tokens", sa.Integer, nullable=True),
+    sa.Column("output_tokens", sa.Integer, nullable=True),
+    sa.Column("tokens_used", sa.Integer, nullable=True),
+    sa.Column("model", sa.String(128), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False, default="complete"),
+    _time("created_at", index=True),
+    _fk("session_id", "sessions.id"),
+)
 
-
-class ToolCall(Base):
-    __tablename__ = "tool_calls"
-    __table_args__ = (_fk("message_id", "messages.id"),)
-
-    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
-    message_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, index=True)
-    tool_name: Mapped[str] = mapped_column(sa.String(128), index=True)
-    input_args: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
-    output: Mapped[str | None] = mapped_column(sa.Text)
-    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
-    error_message: Mapped[str | None] = mapped_column(sa.Text)
-    execution_time_ms: Mapped[float | None] = mapped_column(sa.Float)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+tool_calls = sa.Table(
+    "tool_calls", metadata,
+    _id(),
+    sa.Column("message_id", sa.Uuid, nullable=False, index=True),
+    sa.Column("tool_name", sa.String(128), nullable=False, index=True),
+    sa.Column("input_args", sa.JSON, nullable=False, default=dict),
+    sa.Column("output", sa.Text, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False, default="pending"),
+    sa.Column("error_message", sa.Text, nullable=True),
+    sa.Column("execution_time_ms", sa.Float, nullable=True),
+    _time("created_at", index=True),
+    _time("updated_at", onupdate=True),
     #: Nullable: added by revision 0002 (DuckDB adds only nullable columns to indexed tables).
-    attrs: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, default=dict, nullable=True)
+    sa.Column("attrs", sa.JSON, nullable=True, default=dict),
+    _fk("message_id", "messages.id"),
+)
 
-    message: Mapped[Message] = relationship(back_populates="tool_calls")
-
-
-class ApiKey(Base):
-    __tablename__ = "api_keys"
-    __table_args__ = (_fk("agent_id", "agents.id"),)
-
-    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+api_keys = sa.Table(
+    "api_keys", metadata,
+    _id(),
     #: None for an admin key (scope ``admin``), which belongs to no agent.
-    agent_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid, index=True, nullable=True)
-    name: Mapped[str] = mapped_column(sa.String(64))
-    key_prefix: Mapped[str] = mapped_column(sa.String(16))
-    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True, index=True)
-    is_active: Mapped[bool] = mapped_column(sa.Boolean, default=True, index=True)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    last_used_at: Mapped[datetime | None] = mapped_column()
+    sa.Column("agent_id", sa.Uuid, nullable=True, index=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("key_prefix", sa.String(16), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True, index=True),
+    sa.Column("is_active", sa.Boolean, nullable=False, default=True, index=True),
+    _time("created_at", index=True),
+    _time("last_used_at", nullable=True, default=False),
     #: ``agent``: may use its own agent only; ``admin``: may do everything.
-    scope: Mapped[str] = mapped_column(sa.String(16), default="agent", server_default="agent")
+    sa.Column("scope", sa.String(16), nullable=False, default="agent", server_default="agent"),
+    _fk("agent_id", "agents.id"),
+)
 
-    agent: Mapped[Agent] = relationship(back_populates="api_keys")
+
+class _Model:
+    """What callers of the former ORM models used: ``Agent.__table__``."""
+
+    def __init_subclass__(cls, table: sa.Table, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__table__ = table
+        cls.__tablename__ = table.name
 
 
-metadata = Base.metadata
+class Agent(_Model, table=agents):
+    pass
+
+
+class ChatSession(_Model, table=sessions):
+    pass
+
+
+class Message(_Model, table=messages):
+    pass
+
+
+class ToolCall(_Model, table=tool_calls):
+    pass
+
+
+class ApiKey(_Model, table=api_keys):
+    pass

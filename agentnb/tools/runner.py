@@ -17,9 +17,11 @@ import contextvars
 import dataclasses
 import functools
 import json
+import os
+import queue
 import threading
 import time
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -138,13 +140,66 @@ def _check_args(spec: ToolSpec, args: Any) -> str | None:
     return None
 
 
+class _DaemonWorkers:
+    """Daemon threads for synchronous tool calls, reused from one call to the next.
+
+    Starting a thread costs ~0.3-1 ms, a tool call is often less. A call gets
+    an idle worker, or a new one when none is idle (so a call never waits
+    behind another, and one that hangs past its timeout keeps its own thread
+    without holding up the next); workers idle for ``IDLE`` seconds end.
+    """
+
+    IDLE = 30.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._idle = 0  # idle workers not yet promised a job
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            start = self._idle == 0
+            if not start:
+                self._idle -= 1  # promised: that worker takes this job
+        self._jobs.put(job)
+        if start:
+            threading.Thread(target=self._work, name="agentnb-tool", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            try:
+                job = self._jobs.get(timeout=self.IDLE)
+            except queue.Empty:
+                with self._lock:
+                    if self._idle > 0:  # nobody was promised this worker: end it
+                        self._idle -= 1
+                        return
+                continue  # a job is on its way to this worker
+            job()
+            with self._lock:
+                self._idle += 1
+
+
+_WORKERS = _DaemonWorkers()
+
+
+def _new_workers_after_fork() -> None:
+    global _WORKERS
+    _WORKERS = _DaemonWorkers()  # the parent's threads are not in the child
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_workers_after_fork)
+
+
 def _in_daemon_thread(tool: BaseTool, args: dict[str, Any]) -> asyncio.Future:
-    """Run ``tool.invoke(args)`` in a new daemon thread; a future for its result.
+    """Run ``tool.invoke(args)`` in a daemon thread; a future for its result.
 
     A daemon thread rather than the loop's default executor: a Python thread
     cannot be killed, so a timed-out call keeps running until it returns. In a
     pool it would hold a worker (and block interpreter exit or
     ``asyncio.run``'s executor shutdown); a daemon thread holds nothing.
+    The threads are reused between calls (:class:`_DaemonWorkers`).
     """
     loop = asyncio.get_running_loop()
     future: asyncio.Future = loop.create_future()
@@ -169,7 +224,7 @@ def _in_daemon_thread(tool: BaseTool, args: dict[str, Any]) -> asyncio.Future:
         except RuntimeError:  # the loop is closed: nobody is waiting any more
             pass
 
-    threading.Thread(target=target, name=f"agentnb-tool-{tool.name}", daemon=True).start()
+    _WORKERS.submit(target)
     return future
 
 
