@@ -45,12 +45,8 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 
 from ..config import duckdb_file
-<<<<<<< HEAD
 from ..errors import StoreLockedError, StoreUnavailableError
-=======
-from ..errors import StoreLockedError
 from .versions import versions_for
->>>>>>> main
 
 log = logging.getLogger(__name__)
 
