@@ -213,6 +213,9 @@ def test_cli_argv(sandbox):
             return  # a valid line serves until Ctrl-C (its errors: tests/test_serve_clients.py)
         if argv[:2] == ["mcp", "serve"] and "--help" not in argv:
             return  # a valid line serves until stdin closes (tests/test_mcp_server.py)
+        if argv[:1] == ["tutorials"] and "--help" not in argv and (
+                "--no-lab" not in argv or any(t.startswith(("-d", "--dir")) for t in argv)):
+            return  # a valid line starts JupyterLab or writes to DIR (tests/test_tutorials.py)
         out, err = io.StringIO(), io.StringIO()
         code = main(argv, out=out, err=err)
         if code == 2:
