@@ -220,8 +220,9 @@ def test_cli_argv(sandbox):
             return  # a valid line serves until Ctrl-C (its errors: tests/test_serve_clients.py)
         if argv[:2] == ["mcp", "serve"] and "--help" not in argv:
             return  # a valid line serves until stdin closes (tests/test_mcp_server.py)
-        if argv[:1] == ["tutorials"] and not {"--help", "-h", "--no-lab"} & set(argv):
-            return  # a valid line becomes JupyterLab (os.execv; tests/test_tutorials.py)
+        if argv[:1] == ["tutorials"] and "--help" not in argv and (
+                "--no-lab" not in argv or any(t.startswith(("-d", "--dir")) for t in argv)):
+            return  # a valid line starts JupyterLab or writes to DIR (tests/test_tutorials.py)
         out, err = io.StringIO(), io.StringIO()
         with pytest.MonkeyPatch.context() as mp:
             for name in ("execv", "execvp", "execvpe", "execve"):
