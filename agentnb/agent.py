@@ -33,6 +33,7 @@ from .text import short_id
 if TYPE_CHECKING:  # pragma: no cover
     from .api import Store
     from .engine import TurnRequest
+    from .mcpconfig import AgentMcp
     from .runtime import Runtime
     from .tools import ToolSpec
 
@@ -47,8 +48,9 @@ class Agent:
 
     **Which session a turn goes to** (the one rule, for every front end): an
     explicit ``session`` id; else a new one with ``new_session=True``; else
-    this handle's current session; else the agent's latest session; else a
-    new one. The session used becomes the handle's current session, so a
+    this handle's current session; else the agent's latest session of this
+    user (a team store's members do not continue each other's conversations);
+    else a new one. The session used becomes the handle's current session, so a
     reconnecting user (``agentnb.connect().agent("calc").chat(...)``)
     continues the latest conversation, as ``%%chat`` and ``agentnb chat`` do.
 
@@ -101,7 +103,7 @@ class Agent:
             where = f"session={short_id(self.session_id)}"
         else:
             try:
-                latest = self.store.latest_session(self.id)
+                latest = self.store.latest_session(self.id, user=self.user_name)
             except Exception:  # a repr must not raise (a closed or busy store)
                 latest = None
             where = (f"session={short_id(latest.id)} (latest)" if latest is not None
@@ -109,6 +111,13 @@ class Agent:
         return f"<agentnb.Agent {self.name!r} model={self.config.model!r} {where}>"
 
     # -- tools ----------------------------------------------------------------
+    @property
+    def mcp(self) -> "AgentMcp":
+        """This agent's MCP servers: ``agent.mcp.add(...)``, ``.list()``, ``.tools()``, ``.remove()``."""
+        from .mcpconfig import AgentMcp
+
+        return AgentMcp(self)
+
     def tool(self, fn: Callable | None = None, *, name: str | None = None,
              requires_approval: bool = False):
         """Register a function (or LangChain tool) as a tool of this agent; returns it.
@@ -138,6 +147,11 @@ class Agent:
         return tools
 
     # -- sessions -------------------------------------------------------------
+    @property
+    def user_name(self) -> str | None:
+        """Who this handle's sessions are for: ``user``, else the store's user setting."""
+        return self.user or self.store.settings.user_name
+
     def sessions(self) -> list[SessionSummary]:
         """This agent's sessions, newest first."""
         return self.store.sessions(self.name)
@@ -145,7 +159,7 @@ class Agent:
     def new_session(self, title: str | None = None, *, user: str | None = None,
                     **attrs: Any) -> SessionRecord:
         """Start a new session; the next turns go there."""
-        session = self.store.new_session(self.id, title=title, user=user or self.user,
+        session = self.store.new_session(self.id, title=title, user=user or self.user_name,
                                          **{**self.session_attrs, **attrs})
         self.session_id = session.id
         return session
@@ -153,7 +167,7 @@ class Agent:
     def resume(self, session_id: str | uuid.UUID | None = None) -> SessionRecord | None:
         """Continue a stored session (by id or prefix; default: the latest one, or None)."""
         if session_id is None:
-            session = self.store.latest_session(self.id)
+            session = self.store.latest_session(self.id, user=self.user_name)
             if session is None:
                 return None
         else:
@@ -213,6 +227,10 @@ class Agent:
         if not isinstance(message, str) or not message.strip():
             raise InvalidValueError("the message is empty")
         self.refresh()
+        # MCP servers start before the session is chosen: one that does not start is an
+        # error with nothing created (not an empty new session)
+        mcp_specs = (self.store.runtime.mcp_tool_specs(self.config)
+                     if tools and self.config.mcp_servers else [])
         record = session_record or self.session_for_turn(session, new=new_session)
         if model is not None and not isinstance(model, str):
             # a ready langchain-core chat model object
@@ -227,6 +245,7 @@ class Agent:
                 kwargs = {**kwargs, **model_settings}
             chat_model = self.store.runtime.model(spec, kwargs)
         specs, missing = self.store.runtime.tool_specs(self.config.tools) if tools else ([], [])
+        specs = specs + mcp_specs
         if missing and self.warn_missing_tools and (record.id, tuple(missing)) not in self._warned:
             self._warned.add((record.id, tuple(missing)))
             log.warning("agent %s: tools not available in this process: %s (define them and "

@@ -43,6 +43,7 @@ from .store import Database, Repository
 from .store.readonly import run_readonly
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .store.copy import CopyReport
     import pandas as pd
 
     from .agent import Agent
@@ -166,6 +167,32 @@ class Store:
             getattr(migrate, direction)(conn, revision.strip())
             after = migrate.current_revision(conn)
         return Migration(before=before, after=after)
+
+    def copy_to(self, url: str, *, merge: bool = False, progress: Any = None) -> "CopyReport":
+        """Copy this store's agents, sessions, messages, tool calls and keys into ``url``.
+
+        The target is created or upgraded, must be empty unless ``merge``, and is
+        written in one transaction verified by row counts and id checksums; this
+        store is only read. ``progress(table, done, total)`` is called per batch.
+        """
+        from .store.copy import copy_store
+
+        target = Database(url, lock_timeout=self.settings.lock_timeout)
+        try:
+            return copy_store(self._db, target, merge=merge, progress=progress)
+        finally:
+            target.close()
+
+    def copy_from(self, url: str, *, merge: bool = False, progress: Any = None) -> "CopyReport":
+        """Copy the store at ``url`` into this one (the other side of :meth:`copy_to`);
+        the store at ``url`` is only read and must exist."""
+        from .store.copy import copy_store, open_source
+
+        source = open_source(url, lock_timeout=self.settings.lock_timeout)
+        try:
+            return copy_store(source, self._db, merge=merge, progress=progress)
+        finally:
+            source.close()
 
     def close(self) -> None:
         """Stop the loop thread and release the database file."""
@@ -292,11 +319,12 @@ class Store:
         return Agent(self, record)
 
     # -- sessions -------------------------------------------------------------
-    def sessions(self, agent: str | None = None, *,
-                 limit: int | None = None) -> list[SessionSummary]:
-        """Sessions with their counts, newest first; optionally of one agent."""
+    def sessions(self, agent: str | None = None, *, limit: int | None = None,
+                 user: str | None = None) -> list[SessionSummary]:
+        """Sessions with their counts, newest first; optionally of one agent, of one user
+        (the ``user_id`` they were started with: ``AGENTNB_USER``, else the OS user)."""
         agent_id = self._repo.get_agent(agent).id if agent else None
-        return self._repo.list_sessions(agent_id, limit=limit)
+        return self._repo.list_sessions(agent_id, limit=limit, user_id=user)
 
     def session(self, session_id: str | uuid.UUID) -> SessionRecord:
         """A session by id or unique prefix."""
@@ -310,10 +338,12 @@ class Store:
                 return summary
         raise AssertionError("a session that exists is listed")  # pragma: no cover
 
-    def latest_session(self, agent: str | uuid.UUID) -> SessionRecord | None:
-        """The agent's most recently active session, or None."""
+    def latest_session(self, agent: str | uuid.UUID, *,
+                       user: str | None = None) -> SessionRecord | None:
+        """The agent's most recently active session, or None; ``user``: the latest of
+        that user's sessions (and of sessions without a recorded user)."""
         agent_id = agent if isinstance(agent, uuid.UUID) else self._repo.get_agent(agent).id
-        return self._repo.latest_session(agent_id)
+        return self._repo.latest_session(agent_id, user_id=user)
 
     def new_session(self, agent: str | uuid.UUID, *, title: str | None = None,
                     user: str | None = None, **attrs: Any) -> SessionRecord:
@@ -327,9 +357,10 @@ class Store:
                                          user_id=user or self.settings.user_name,
                                          attrs=attrs)
 
-    def session_counts(self) -> dict[str, int]:
-        """How many sessions each agent has, by agent name (agents without any are left out)."""
-        return self._repo.session_counts()
+    def session_counts(self, *, user: str | None = None) -> dict[str, int]:
+        """How many sessions each agent has, by agent name (agents without any are left out);
+        ``user``: only that user's sessions."""
+        return self._repo.session_counts(user_id=user)
 
     def history(self, session_id: str | uuid.UUID, *,
                 last: int | None = None) -> list[MessageRecord]:
@@ -384,6 +415,26 @@ class Store:
     def sql_rows(self, query: str, limit: int | None = None) -> tuple[list[str], list[tuple]]:
         """Run a read-only query; (column names, rows)."""
         return run_readonly(self._db, query, limit=limit)
+
+    def guarded_sql_rows(self, query: str,
+                         limit: int | None = None) -> tuple[list[str], list[tuple]]:
+        """Run SQL under the guard of the model's ``query_store`` tool; (columns, rows).
+
+        Stricter than :meth:`sql_rows`: one SELECT over the store's own tables
+        only (no files, URLs, other databases or functions that reach outside),
+        checked by :func:`agentnb.tools.check_store_query`. What front ends that
+        serve other programs (``mcp serve``'s ``query_history``) use.
+        """
+        from langchain_core.tools import ToolException
+
+        from .tools import check_store_query
+
+        query = str(query).strip().rstrip(";").strip()
+        try:
+            check_store_query(query)
+        except ToolException as exc:
+            raise InvalidValueError(str(exc)) from None
+        return self.sql_rows(query, limit)
 
     def sql(self, query: str) -> "pd.DataFrame":
         """Run a read-only query over the store; a pandas DataFrame."""

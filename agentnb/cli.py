@@ -126,6 +126,7 @@ _GROUP_HELP = {
     "db": "the store's schema revision (alembic migrations)",
     "config": "agentnb settings",
     "tools": "the tools of agents",
+    "mcp": "MCP: the MCP servers of agents, and serving agents over MCP",
 }
 
 
@@ -183,7 +184,7 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
     store: "Store | None" = None
     try:
         try:
-            args = build_parser().parse_args(argv)
+            args = _parse(build_parser(), sys.argv[1:] if argv is None else list(argv))
         except SystemExit as exc:  # --help, --version
             return exc.code if isinstance(exc.code, int) else 0
         cmd = args.command
@@ -206,6 +207,14 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
             result = cmds.run(cmd, ctx, parsed)
             if cmd.id == "chat":
                 return _chat(result, parsed, out, err, as_json=getattr(args, "json", False))
+            if cmd.id == "serve":
+                from .serve.server import run_foreground
+
+                return run_foreground(ctx.store, result, out, err)
+            if cmd.id == "mcp serve":
+                from .mcpserver import serve
+
+                return serve(result, opened[-1] if opened else open_store(False), err=err)
             return _print(result, out, err, as_json=getattr(args, "json", False))
         finally:
             for store in opened:
@@ -226,6 +235,23 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
         except (OSError, ValueError):
             pass
         return 1
+
+
+def _parse(parser: ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parse ``argv``; for a command with a ``--`` field (``mcp add``), the words after
+    ``--`` are that field's, as typed (argparse alone would give options there to agentnb)."""
+    before, after = cmds.split_dashes(argv)
+    if after is not None:
+        try:
+            args = parser.parse_args(before)
+        except cmds.UsageProblem:
+            args = None
+        cmd = getattr(args, "command", None)
+        field = cmds.argv_field(cmd, FRONT) if cmd is not None else None
+        if field is not None:
+            setattr(args, field, cmds.argv_value(cmd, FRONT, getattr(args, field, None), after))
+            return args
+    return parser.parse_args(argv)
 
 
 def _print(result: Any, out: TextIO, err: TextIO, *, as_json: bool) -> int:

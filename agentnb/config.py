@@ -104,16 +104,13 @@ class Settings(BaseModel):
 
 
 def mask_url(url: str) -> str:
-    """The URL with any password replaced by ``***``: safe to print."""
-    try:
-        from sqlalchemy.engine import make_url
+    """The URL with its password and secret-looking query parameters as ``***``: safe to print.
 
-        parsed = make_url(url)
-    except Exception:
-        return url
-    if parsed.password is None:
-        return url
-    return parsed.render_as_string(hide_password=True)
+    The rule is :func:`agentnb.text.mask_urls` (which error lines go through too).
+    """
+    from .text import mask_urls
+
+    return mask_urls(url)
 
 
 def duckdb_file(url: str) -> Path | None:

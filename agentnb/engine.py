@@ -338,7 +338,13 @@ class Engine:
                     attrs={"usage": "estimated"} if tokens_out is not None else {},
                 ))
             self._close_open_calls(state, "interrupted")
-        except Exception as exc:  # model failure: keep the turn, mark it
+        except BaseException as exc:  # model failure: keep the turn, mark it
+            # A BaseException too (a model raising KeyboardInterrupt/SystemExit off
+            # the main thread): let out, it would end the loop thread and hang chat().
+            if isinstance(exc, GeneratorExit) or (
+                    isinstance(exc, KeyboardInterrupt)
+                    and threading.current_thread() is threading.main_thread()):
+                raise
             state.status = "error"
             state.error = error_text(exc)
             state.messages.append(NewMessage(
@@ -382,7 +388,9 @@ class Engine:
             tool_calls = list(ai.tool_calls or [])
             new_calls = [
                 NewToolCall(id=uuid.uuid4(), tool_name=c["name"], input_args=c.get("args") or {},
-                            status="pending", created_at=utcnow())
+                            status="pending", created_at=utcnow(),
+                            attrs=dict(by_name[c["name"]].call_attrs) if c["name"] in by_name
+                            else {})
                 for c in tool_calls
             ]
             state.messages.append(NewMessage(

@@ -24,10 +24,11 @@ class UserError(AgentnbError):
     """
 
     def __init__(self, message: str = "", *, see: str | None = None) -> None:
-        from .text import clip
+        from .text import clip, mask_urls
 
-        # one line, and a long value the user typed is quoted as a short excerpt only
-        message = clip(message)
+        # one line, no secret of a URL in it, and a long value the user typed is
+        # quoted as a short excerpt only
+        message = clip(mask_urls(message))
         super().__init__(message)
         self.message = message
         self.see = see
@@ -72,15 +73,19 @@ class ModelNotAvailableError(UserError):
     """A model spec names a provider whose integration package is missing."""
 
 
+class McpServerError(UserError):
+    """An MCP server of an agent did not start, or cannot be reached."""
+
+
 class ToolDefinitionError(UserError, TypeError):
     """A Python function cannot become a tool (lambda, no docstring, ...)."""
 
 
 def error_text(exc: BaseException) -> str:
     """One line for an exception: a UserError's own message, else ``Type: message``."""
-    from .text import one_line
+    from .text import mask_urls, one_line
 
     if isinstance(exc, UserError):
         return one_line(exc)
-    message = one_line(exc, limit=300)
+    message = one_line(mask_urls(exc), limit=300)
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__

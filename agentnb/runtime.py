@@ -19,7 +19,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engine import Engine
     from .loopthread import LoopThread
     from .store import Repository
+    from .schemas import AgentConfig
     from .tools import ToolRegistry, ToolSpec
+    from .tools.mcp import McpHub
 
 SqlRows = Callable[[str, "int | None"], "tuple[list[str], list[tuple]]"]
 
@@ -43,6 +45,7 @@ class Runtime:
         self._engine: Engine | None = None
         self._loop: LoopThread | None = None
         self._models: dict[str, Any] = {}
+        self._mcp: McpHub | None = None
 
     @property
     def tools(self) -> "ToolRegistry":
@@ -81,6 +84,27 @@ class Runtime:
                 if self._loop is None:
                     self._loop = LoopThread()
         return self._loop
+
+    @property
+    def mcp(self) -> "McpHub":
+        """The MCP servers of this process (started on first use, on their own loop thread)."""
+        if self._mcp is None:
+            from .loopthread import LoopThread
+            from .tools.mcp import McpHub
+
+            with self._lock:
+                if self._mcp is None:
+                    self._mcp = McpHub(LoopThread("agentnb-mcp"))
+        return self._mcp
+
+    def mcp_tool_specs(self, config: "AgentConfig") -> "list[ToolSpec]":
+        """The tools of the agent's MCP servers (each server started on first use).
+
+        A server that does not start raises :class:`~agentnb.errors.McpServerError`.
+        """
+        if not config.mcp_servers:
+            return []
+        return self.mcp.specs(config.mcp_servers)
 
     def model(self, spec: str, model_kwargs: Mapping[str, Any] | None = None) -> Any:
         """The chat model for a spec and settings (built once per process)."""
@@ -130,7 +154,10 @@ class Runtime:
         return specs, missing
 
     def close(self) -> None:
-        """Stop the loop thread (a later turn starts a new one)."""
+        """Stop the MCP servers and the loop thread (a later turn starts new ones)."""
+        if self._mcp is not None:
+            hub, self._mcp = self._mcp, None
+            hub.close()
         if self._loop is not None:
             self._loop.stop()
 

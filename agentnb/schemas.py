@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 NAME_RULE = "a letter, then letters, digits, '-' or '_', at most 64 characters"
@@ -54,6 +54,112 @@ class MemoryConfig(BaseModel):
     keep_turns: int = Field(default=4, ge=1)
 
 
+#: An MCP server's name (tools are named ``<server>_<tool>``, so it is kept short).
+MCP_SERVER_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+#: A reference to an environment variable in a stored value: ``${NAME}``.
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: A stored header value: ``${VAR}``, optionally after an auth scheme (``Bearer ${VAR}``).
+_HEADER_TEMPLATE = re.compile(r"^(?:(?:Bearer|Basic|Token) )?\$\{[A-Za-z_][A-Za-z0-9_]*\}$")
+
+
+class McpServerConfig(BaseModel):
+    """One MCP server an agent takes tools from, stored in ``agents.config``.
+
+    ``transport="stdio"``: agentnb starts ``command`` with ``args``;
+    ``transport="http"``: it connects to the streamable-HTTP ``url``.
+    Secrets are never stored: ``env`` maps a variable the server gets to the
+    name of a variable of agentnb's environment (read when the server
+    starts); a header value is ``${VAR}`` or ``Bearer ${VAR}``. ``approve``
+    asks before every call of the server's tools, ``approve_tools`` before
+    calls of the tools named there.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    transport: Literal["stdio", "http"] = "stdio"
+    command: str | None = None
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    url: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    approve: bool = False
+    approve_tools: list[str] = Field(default_factory=list)
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, source in value.items():
+            if not _ENV_NAME.match(str(name)) or not _ENV_NAME.match(str(source)):
+                raise ValueError(
+                    f"env {name!r}: give the NAME of an environment variable (letters, digits, "
+                    "'_'); values are read from the environment when the server starts, never "
+                    "stored")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _header_templates(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, template in value.items():
+            if not _HEADER_TEMPLATE.match(str(template)):
+                raise ValueError(
+                    f"header {name!r}: give the name of an environment variable (NAME=VAR); "
+                    "header values are never stored")
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> "McpServerConfig":
+        if self.transport == "stdio":
+            if not self.command:
+                raise ValueError("a stdio MCP server needs a command")
+            if self.url or self.headers:
+                raise ValueError("a stdio MCP server takes a command, not a URL or headers")
+        else:
+            if not self.url or not re.match(r"^https?://[^\s/]+", self.url):
+                raise ValueError("an HTTP MCP server needs a URL such as "
+                                 "http://127.0.0.1:8000/mcp")
+            if self.command or self.args or self.env:
+                raise ValueError("an HTTP MCP server takes a URL, not a command")
+            _check_url(self.url)
+        _check_args(self.args)
+        return self
+
+    def describe(self) -> str:
+        """How the server is started or reached, as a user would write it (no secrets)."""
+        if self.transport == "http":
+            return str(self.url)
+        import shlex
+
+        return shlex.join([str(self.command), *self.args])
+
+
+def _check_url(url: str) -> None:
+    from urllib.parse import parse_qsl, urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        raise ValueError("the URL holds a password; pass it in a header from an environment "
+                         "variable (--header Authorization=VAR)")
+    for key, _ in parse_qsl(parts.query):
+        if looks_like_secret(key):
+            raise ValueError(f"the URL holds a secret ({key}=...); pass it in a header from an "
+                             "environment variable (--header NAME=VAR)")
+
+
+def _check_args(args: list[str]) -> None:
+    """A command line that carries a secret (``--api-key sk-...``) is refused."""
+    for index, arg in enumerate(args):
+        flag, sep, _value = str(arg).partition("=")
+        if not flag.startswith("-"):
+            continue
+        name = flag.lstrip("-")
+        if looks_like_secret(name) and (sep or index + 1 < len(args)):
+            raise ValueError(
+                f"argument {flag} passes a secret on the command line, where it would be "
+                f"stored; give it to the server from an environment variable "
+                f"(--env NAME) instead")
+
+
 class AgentConfig(BaseModel):
     """An agent's configuration, stored as JSON in ``agents.config``."""
 
@@ -67,6 +173,17 @@ class AgentConfig(BaseModel):
     max_iterations: int = Field(default=8, ge=1, le=100)
     tool_timeout: float = Field(default=60.0, gt=0)
     auto_approve: bool = False
+    #: MCP servers whose tools the agent uses (``<server>_<tool>``), by server name.
+    mcp_servers: dict[str, McpServerConfig] = Field(default_factory=dict)
+
+    @field_validator("mcp_servers")
+    @classmethod
+    def _server_names(cls, value: dict[str, McpServerConfig]) -> dict[str, McpServerConfig]:
+        for name in value:
+            if not MCP_SERVER_PATTERN.match(str(name)):
+                raise ValueError(f"MCP server name {name!r} is not usable: a letter, then "
+                                 "letters, digits, '-' or '_', at most 32 characters")
+        return value
 
     @field_validator("model_kwargs")
     @classmethod
@@ -206,7 +323,7 @@ NewMessage.model_rebuild()
 
 
 class UsageRow(Record):
-    """Token and tool-call totals for one group (agent, session, model or day)."""
+    """Token and tool-call totals for one group (agent, session, model, day or user)."""
 
     key: str
     turns: int = 0

@@ -6,6 +6,7 @@
 * :func:`did_you_mean`: the close match to suggest for a typo;
 * :func:`short_id`: the 8 hex digits listings show and users type;
 * :func:`looks_like_secret`: whether a setting's name says it holds a secret;
+* :func:`mask_urls`: text with the secret parts of its URLs masked;
 * :func:`args_text`: keyword arguments as written in a call (``a=2, b='x'``);
 * :func:`interpolate`: ``{name}`` fields filled from a namespace, anything else kept.
 """
@@ -109,6 +110,45 @@ def looks_like_secret(name: str) -> bool:
     return any(part in low for part in _SECRET_PARTS)
 
 
+#: A URL inside any text (up to whitespace or a quote; a trailing ``:``, ``.``... is the text's).
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>`]*[^\s'\"<>`:.,;)\]]")
+#: ``scheme://user:PASSWORD@``: the password runs to the first ``@`` (as SQLAlchemy parses it).
+_URL_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://[^:/@?#]*):([^@]*)@")
+#: ``?name=value`` / ``&name=value`` / ``;name=value`` in a URL.
+_URL_PARAM = re.compile(r"([?&;])([^=&#;]+)=([^&#;]*)")
+#: Query parameter names that hold a secret besides what :func:`looks_like_secret` says.
+_URL_SECRET_PARAMS = {"pass", "pw", "sig", "signature"}
+MASK = "***"
+
+
+def _mask_one_url(url: str) -> str:
+    url = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{MASK}@" if m.group(2) else m.group(0), url)
+
+    def param(m: re.Match) -> str:
+        name = m.group(2)
+        bare = name.strip().lower()
+        if m.group(3) and (looks_like_secret(bare) or bare in _URL_SECRET_PARAMS):
+            return f"{m.group(1)}{name}={MASK}"
+        return m.group(0)
+
+    head, sep, tail = url.partition("?")
+    return head + sep + _URL_PARAM.sub(param, sep + tail)[1:] if sep else head
+
+
+def mask_urls(text: Any) -> str:
+    """``text`` with every secret-looking part of every URL in it shown as ``***``.
+
+    The password of ``user:password@`` and the value of each query parameter
+    whose name holds a secret (``password``, ``token``, ``api_key``,
+    ``sslpassword``, ``motherduck_token``, ...: :func:`looks_like_secret`). The
+    one rule for showing a URL: settings, ``db path``, error lines.
+    """
+    text = str(text)
+    if "://" not in text:
+        return text
+    return _URL.sub(lambda m: _mask_one_url(m.group(0)), text)
+
+
 def args_text(args: Mapping[str, Any] | None) -> str:
     """Keyword arguments as they would be written in a call: ``a=2, b='x'``."""
     return ", ".join(f"{k}={v!r}" for k, v in (args or {}).items())
@@ -153,6 +193,7 @@ __all__ = [
     "excerpt",
     "interpolate",
     "looks_like_secret",
+    "mask_urls",
     "one_line",
     "short_id",
     "shorten",

@@ -196,7 +196,8 @@ def test_no_stream_shows_the_answer_once_at_the_end(shell, nb):
 def test_text_display_prints_as_it_streams(shell, nb, capsys):
     calc(shell)
     nb.chat_display = "text"
-    reply = shell.run_cell_magic("chat", "", "Please add(a=4, b=5)")
+    assert shell.run_cell_magic("chat", "", "Please add(a=4, b=5)") is None  # no Out[n]
+    reply = shell.user_ns["_"]
     out = capsys.readouterr().out
     assert "[tool] add(a=4, b=5) …" in out
     assert "[tool] add(a=4, b=5): ok" in out and "-> 9" in out
@@ -548,3 +549,93 @@ def test_missing_tools_in_the_python_api_are_logged_once_per_session(isolated_ho
     assert caplog.text.count("tools not available in this process: add") == 1
     assert "agent.tool" in caplog.text
     store.close()
+
+
+# -- terminal IPython -------------------------------------------------------------------------
+
+INTERRUPT = '''
+from agentnb.notebook.extension import get_magics
+
+# a turn stopped by Ctrl-C, as drive() does it: KeyboardInterrupt thrown into the stream
+events = get_magics().current_handle().stream("Tell me a story in 2000 words")
+for event in events:
+    if type(event).__name__ == "Token":
+        break
+try:
+    events.throw(KeyboardInterrupt)
+    for event in events:
+        pass
+except (KeyboardInterrupt, StopIteration):
+    pass
+'''
+
+
+def test_terminal_ipython_shows_no_empty_out_prompt_and_marks_interrupted_history(tmp_path):
+    """A real terminal IPython: %%chat prints the answer and leaves no empty ``Out[n]:``
+    (``_`` is still the Reply); the missing-tools note comes once a session, in the
+    magics' words; ``%agent history`` marks an interrupted answer."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "interrupt.py").write_text(INTERRUPT)
+    ipython = Path(sys.executable).with_name("ipython")
+    script = "\n".join([
+        "%load_ext agentnb",
+        "%agent create t --tools add",
+        "%%chat", "hello there", "", "",
+        "%%chat", "and again", "", "",
+        "print('RESULT', type(_).__name__, _.status, _.text[:8])",
+        f"%run {tmp_path / 'interrupt.py'}",
+        "%agent history",
+        "",
+    ])
+    env = {**os.environ, "AGENTNB_HOME": str(tmp_path / "home"),
+           "IPYTHONDIR": str(tmp_path / "ipy")}
+    proc = subprocess.run([str(ipython), "--simple-prompt", "--no-banner", "--colors=NoColor",
+                           "--HistoryManager.enabled=False"],
+                          input=script, capture_output=True, text=True, timeout=180, env=env)
+    out = proc.stdout
+    assert 'You said: "hello there"' in out and 'You said: "and again"' in out, out
+    # an Out prompt with nothing after it before the next In prompt
+    assert not re.search(r"Out\[\d+\]: *\n\s*(In \[|$)", out), out
+    assert "RESULT ChatReply complete You said" in out, out
+    note = "tools not available in this kernel: add (define them, then %agent tool add)"
+    assert out.count(note) == 1, out
+    tail = out.rsplit("t · session", 1)[-1]
+    assert re.search(r"assistant: The offline model writes this filler text[^\n]*\n"
+                     r"(?:[^\n]*\n)*?\s+\[interrupted\]", tail), tail
+    assert "leaked" not in out + proc.stderr, proc.stderr[-2000:]
+
+
+def test_history_marks_interrupted_and_failed_answers_in_both_faces():
+    from types import SimpleNamespace as Msg
+
+    from agentnb.render.results import Transcript
+
+    messages = [
+        Msg(role="user", content="# Plan\nwrite", tool_calls=[], status="complete", attrs={}),
+        Msg(role="assistant", content="Once upon", tool_calls=[], status="interrupted",
+            attrs={}),
+        Msg(role="user", content="again", tool_calls=[], status="complete", attrs={}),
+        Msg(role="assistant", content="", tool_calls=[], status="error",
+            attrs={"error": "the server said 500"}),
+    ]
+    text = Transcript(messages, title="t · session 1234abcd").to_text()
+    assert text.splitlines() == [
+        "t · session 1234abcd",
+        "     user: # Plan",
+        "           write",
+        "assistant: Once upon",
+        "           [interrupted]",
+        "     user: again",
+        "assistant:",
+        "           [error] the server said 500",
+    ]
+    page = Transcript(messages, title="t", agent_name="t")._repr_html_()
+    # no heading at all, neither for the roles nor for a "# Plan" in a message
+    assert not re.search(r"<h[1-6]\b", page), page
+    assert 'role="heading" aria-level="1"' in page and ">Plan</p>" in page
+    assert "agentnb-interrupted" in page and "the server said 500" in page
+    assert "agentnb-icon-stop" in page and "agentnb-icon-warning" in page

@@ -388,14 +388,15 @@ def test_malformed_database_url(home, capsys, monkeypatch, where):
 
 def test_missing_driver_is_a_user_error_with_the_password_masked(home, capsys):
     try:
-        import psycopg  # noqa: F401
+        import pg8000  # noqa: F401
 
-        pytest.skip("psycopg is installed; the missing-driver message cannot be shown")
+        pytest.skip("pg8000 is installed; the missing-driver message cannot be shown")
     except ImportError:
         pass
-    url = "postgresql://bob:pa55word@localhost:1/x"
+    url = "postgresql+pg8000://bob:pa55word@localhost:1/x"
     code, out, err = run(capsys, "--db", url, "agents", "list")
-    line = assert_user_error(code, out, err, "psycopg")
+    line = assert_user_error(code, out, err, "pg8000")
+    assert "postgresql+psycopg://" in line
     assert "pa55word" not in line
 
 
@@ -845,7 +846,7 @@ def test_usage_for_one_agent(seeded, capsys):
     code, out, _ = run(capsys, "usage", "--agent", "helper", "--json")
     assert code == 0 and json.loads(out) == []
     code, _, err = run(capsys, "usage", "--by", "week")
-    assert_usage_error(code, err, "--by: must be one of agent, session, model or day")
+    assert_usage_error(code, err, "--by: must be one of agent, session, model, day or user")
 
 
 # -- other databases ---------------------------------------------------------------------
@@ -996,7 +997,7 @@ def test_console_script_works_and_releases_the_store(home):
         con.close()
 
 
-HEAVY = ("langchain_core", "langchain", "pandas", "ipywidgets", "IPython")
+HEAVY = ("langchain_core", "langchain", "pandas", "ipywidgets", "IPython", "fastapi", "uvicorn")
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["agents", "list"], ["sessions", "list", "--json"],

@@ -40,8 +40,48 @@ def _normalise(text: str) -> str:
     return out
 
 
+# -- which store: the default DuckDB file under each home, or a PostgreSQL store per home ----
+#: home -> the AGENTNB_DATABASE_URL of its store (PostgreSQL cases; empty: DuckDB)
+_URLS: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True, params=["duckdb", "postgresql"])
+def backend(request):
+    """Every contract case on the default DuckDB store and on PostgreSQL (issue 12)."""
+    _URLS.clear()
+    if request.param == "postgresql":
+        schemas = request.getfixturevalue("pg_schemas")
+        _NEW_URL.append(schemas.new_url)
+    yield request.param
+    _URLS.clear()
+    _NEW_URL.clear()
+
+
+_NEW_URL: list[Callable[[], str]] = []
+
+
+def _url(home) -> str | None:
+    """The store URL of ``home`` (made on first use for PostgreSQL), None for DuckDB."""
+    if not _NEW_URL:
+        return None
+    key = str(home)
+    if key not in _URLS:
+        _URLS[key] = _NEW_URL[0]()
+    return _URLS[key]
+
+
+def _point_at(home, monkeypatch) -> None:
+    """Make the front ends (which read the environment) use ``home``'s store."""
+    monkeypatch.setenv("AGENTNB_HOME", str(home))
+    url = _url(home)
+    if url is None:
+        monkeypatch.delenv("AGENTNB_DATABASE_URL", raising=False)
+    else:
+        monkeypatch.setenv("AGENTNB_DATABASE_URL", url)
+
+
 def _snapshot(home) -> dict[str, Any]:
-    store = agentnb.connect(home=str(home))
+    store = agentnb.connect(_url(home), home=str(home))
     try:
         agents = {a.name: {"description": a.description,
                            "config": a.config.model_dump(mode="json")} for a in store.agents()}
@@ -52,7 +92,7 @@ def _snapshot(home) -> dict[str, Any]:
 
 
 def _setup(home) -> None:
-    store = agentnb.connect(home=str(home))
+    store = agentnb.connect(_url(home), home=str(home))
     try:
         calc = store.create_agent("calc", model="offline", system="You add numbers.")
         calc.chat("What is 2+2?")
@@ -71,7 +111,7 @@ class Outcome:
 
 
 def via_cli(home, monkeypatch, argv: list[str], *, as_json: bool = False) -> Outcome:
-    monkeypatch.setenv("AGENTNB_HOME", str(home))
+    _point_at(home, monkeypatch)
     out, err = io.StringIO(), io.StringIO()
     code = main([*argv, *(["--json"] if as_json else [])], out=out, err=err)
     if code == 2:
@@ -87,7 +127,7 @@ def via_magic(home, monkeypatch, line: str, *, as_json: bool = False) -> Outcome
     from IPython.core.history import HistoryManager
     from IPython.core.interactiveshell import InteractiveShell
 
-    monkeypatch.setenv("AGENTNB_HOME", str(home))
+    _point_at(home, monkeypatch)
     monkeypatch.setattr(HistoryManager, "enabled", False)
     shell = InteractiveShell()
     shell.extension_manager.load_extension("agentnb")
@@ -113,7 +153,7 @@ def via_magic(home, monkeypatch, line: str, *, as_json: bool = False) -> Outcome
 
 
 def via_python(home, monkeypatch, call: Callable[[Any], Any]) -> Outcome:
-    monkeypatch.setenv("AGENTNB_HOME", str(home))
+    _point_at(home, monkeypatch)
     store = agentnb.connect()
     try:
         value = call(store)
@@ -214,7 +254,7 @@ def test_update_remove_a_key_everywhere(tmp_path, monkeypatch):
         home = tmp_path / name
         home.mkdir()
         _setup(home)
-        store = agentnb.connect(home=str(home))
+        store = agentnb.connect(_url(home), home=str(home))
         store.update_agent("calc", temperature=0.7)
         store.close()
         outcome = run(home)
@@ -252,7 +292,7 @@ BAD = [
     ("bad-limit", ["sessions", "list", "--limit", "99999999999999999999"],
      "sessions --limit 99999999999999999999", None, "must be at most 1,000,000"),
     ("bad-usage-group", ["usage", "--by", "week"], "usage --by week", None,
-     "must be one of agent, session, model or day"),
+     "must be one of agent, session, model, day or user"),
     ("sql-write", ["sql", "delete from agents"], "sql delete from agents",
      lambda s: s.sql_rows("delete from agents"), "read-only"),
 ]
@@ -288,6 +328,9 @@ READS = [
     ("keys-list", ["keys", "list"], "keys list"),
     ("usage-model", ["usage", "--by", "model"], "usage --by model"),
     ("usage-day", ["usage", "--by", "day"], "usage --by day"),
+    ("usage-user", ["usage", "--by", "user"], "usage --by user"),
+    ("sessions-of-a-user", ["sessions", "list", "--user", "nobody"],
+     "sessions --all --user nobody"),
     ("sql", ["sql", "select name from agents order by name"],
      "sql select name from agents order by name"),
     ("db-current", ["db", "current"], "db current"),
@@ -307,6 +350,7 @@ def test_reads_give_the_same_data(tmp_path, monkeypatch, case):
         text = re.sub(r'"\d{4}-\d\d-\d\dT[\d:.+]+"', '"<time>"', text)
         text = re.sub(r"/[^\"]*/(cli|magic)(/|\")", r"/<home>\2", text)
         text = re.sub(r"anb_[A-Za-z0-9_-]{8}", "anb_<prefix>", text)
+        text = re.sub(r"search_path%3Dt_[0-9a-f]{12}", "<schema>", text)  # PostgreSQL's
         return json.loads(text)
 
     assert strip_volatile(cli_data) == strip_volatile(magic_data)
@@ -329,7 +373,7 @@ def test_exports_are_the_same_text(tmp_path, monkeypatch):
         home = tmp_path / name
         home.mkdir()
         _setup(home)
-        store = agentnb.connect(home=str(home))
+        store = agentnb.connect(_url(home), home=str(home))
         sid = store.sessions("calc")[0].session.id
         store.close()
         if name == "cli":

@@ -8,6 +8,7 @@ the UsageError line) and what landed in the store.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -113,7 +114,8 @@ def test_load_ext_imports_nothing_heavy():
         sh.extension_manager.load_extension('agentnb')
         import sys
         assert 'agent' in sh.magics_manager.magics['line']
-        print([m for m in ('langchain_core', 'pandas', 'duckdb', 'sqlalchemy', 'ipywidgets')
+        print([m for m in ('langchain_core', 'pandas', 'duckdb', 'sqlalchemy', 'ipywidgets',
+                          'fastapi', 'uvicorn', 'starlette', 'mcp', 'langchain_mcp_adapters')
                if m in sys.modules])
         """
     )
@@ -487,9 +489,11 @@ def test_sessions_resume_and_history(run, nb):
     assert "1 turn)" in repr(notice)
 
     transcript = run("history")
-    md = transcript._repr_markdown_()
-    assert "#### User" in md and "first question" in md
-    assert "add(a=2, b=3) -> success" in md
+    page = transcript._repr_html_()
+    # roles are styled labels, not headings (no table-of-contents entries)
+    assert not re.search(r"<h[1-6]\b", page) and "first question" in page
+    assert 'class="agentnb-tool-card" data-status="success"' in page
+    assert "agentnb-icon-wrench" in page
     plain = repr(transcript)
     assert "user: first question" in plain and "assistant: 5" in plain
     last = run("history -n 1")
@@ -540,7 +544,7 @@ def test_usage_tables_and_day_chart(run, nb):
     html = by_day._repr_html_()
     assert "tokens per day" in html and "width:100.0%" in html
     assert "█" in repr(by_day)
-    with pytest.raises(UsageError, match="--by: must be one of agent, session, model or day"):
+    with pytest.raises(UsageError, match="--by: must be one of agent, session, model, day or user"):
         run("usage --by week")
 
 
@@ -757,4 +761,4 @@ def test_table_escapes_and_aligns():
 def test_key_values_multiline_and_transcript_empty():
     kv = render.KeyValues([("system", "line one\nline two"), ("n", 3)])
     assert repr(kv).splitlines() == ["system  line one", "        line two", "n       3"]
-    assert "no messages yet" in render.Transcript([])._repr_markdown_()
+    assert "no messages yet" in render.Transcript([])._repr_html_()

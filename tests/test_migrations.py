@@ -239,3 +239,69 @@ def test_0002_upgrade_keeps_keys_as_agent_keys(store_url):
         migrate.upgrade(conn, "head")
     assert store.verify_key(plain) is not None
     store.close()
+
+
+# -- PostgreSQL (issue 12) ------------------------------------------------------------------
+def test_models_match_migrations_postgresql(postgres_url):
+    """On PostgreSQL, too, autogenerate finds nothing to do after upgrade head."""
+    holder = ConnectionHolder(postgres_url)
+    with holder.connect() as conn:
+        migrate.upgrade(conn, "head")
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    holder.dispose()
+    assert diff == []
+
+
+@pytest.mark.parametrize("table, column, referred", [
+    ("sessions", "agent_id", "agents"), ("messages", "session_id", "sessions"),
+    ("tool_calls", "message_id", "messages"), ("api_keys", "agent_id", "agents"),
+])
+def test_postgresql_enforces_foreign_keys(postgres_url, table, column, referred):
+    """Every child table has its foreign key on PostgreSQL, and the server enforces it."""
+    store = agentnb.connect(postgres_url)
+    store.init()
+    with store._db.raw() as conn:
+        fks = sa.inspect(conn).get_foreign_keys(table)
+    assert [(fk["constrained_columns"], fk["referred_table"]) for fk in fks] == [
+        ([column], referred)]
+    agent = store.create_agent("calc")
+    session = store._repo.create_session(agent.id)
+    rows = {
+        "sessions": "insert into sessions (id, agent_id, attrs, created_at, updated_at) "
+                    "values (:id, :ref, '{}', now(), now())",
+        "messages": "insert into messages (id, session_id, position, role, content, attrs, "
+                    "status, created_at) values (:id, :ref, 0, 'user', '', '{}', 'complete', "
+                    "now())",
+        "tool_calls": "insert into tool_calls (id, message_id, tool_name, input_args, status, "
+                      "created_at, updated_at) values (:id, :ref, 'add', '{}', 'success', now(), "
+                      "now())",
+        "api_keys": "insert into api_keys (id, agent_id, name, key_prefix, key_hash, is_active, "
+                    "created_at, scope) values (:id, :ref, 'k', 'p', 'h', true, now(), 'agent')",
+    }
+    with pytest.raises(sa.exc.IntegrityError, match="foreign key"):
+        with store._db.write() as conn:
+            conn.execute(sa.text(rows[table]), {"id": uuid.uuid4(), "ref": uuid.uuid4()})
+    # and deleting a parent that has children is refused by the server (the store deletes
+    # children first, in one transaction: see test_store's delete tests)
+    with pytest.raises(sa.exc.IntegrityError, match="foreign key"):
+        with store._db.write() as conn:
+            conn.execute(sa.text("delete from agents where id = :id"), {"id": agent.id})
+    assert store.session(session.id).agent_id == agent.id
+    store.close()
+
+
+def test_newer_postgresql_store_is_refused_and_untouched(postgres_url):
+    store = agentnb.connect(postgres_url)
+    store.create_agent("keep")
+    with store._db.raw() as conn:
+        conn.exec_driver_sql("update alembic_version set version_num = 'ffff9999'")
+        conn.commit()
+    store.close()
+    store = agentnb.connect(postgres_url)
+    with pytest.raises(StoreVersionError, match="newer agentnb"):
+        store.agents()
+    with store._db.raw() as conn:
+        assert conn.exec_driver_sql("select version_num from alembic_version").all() == [
+            ("ffff9999",)]
+        assert conn.exec_driver_sql("select name from agents").all() == [("keep",)]
+    store.close()

@@ -164,6 +164,28 @@ def check_06(nb) -> None:
     assert any("add returned 5.0." in t and "agentnb-interrupted" in t for t in transcripts)
 
 
+def check_07(nb) -> None:
+    served = cell_text(find(nb, "served = %agent serve calc --port 0"))
+    assert re.search(r"serving calc at http://127\.0\.0\.1:\d+", served), served
+    assert "from openai import OpenAI" in served and "anb_" not in served, served
+    assert cell_text(find(nb, "client.models.list()")).strip() == "['calc']"
+    first = cell_text(find(nb, "with_raw_response.create("))
+    assert "add returned 5.0.\nTrue True" in first, first
+    streamed = cell_text(find(nb, "stream=True, stream_options"))
+    assert streamed.startswith("True ") and len(streamed.split()) == 13, streamed
+    again = cell_text(find(nb, "X-Agentnb-Session\": session"))
+    assert "add returned 30.0." in again, again
+    assert "400 " in cell_text(find(nb, "except openai.BadRequestError"))
+    history = cell_text(find(nb, "%agent history"))
+    assert "`add(a=2, b=3) -> success" in history and "add returned 30.0." in history, history
+    record = cell_text(find(nb, "/api/sessions/"))
+    assert "('tool', '30.0', [])" in record, record
+    assert "stopped the server at http://127.0.0.1:" in cell_text(
+        _cell_exact(nb, "%agent serve --stop"))
+    # the key never reaches an output
+    assert all("anb_" not in cell_text(c) for c in nb.cells if c.cell_type == "code")
+
+
 def _cell_exact(nb, source: str):
     for cell in nb.cells:
         if cell.cell_type == "code" and cell.source.strip() == source:
@@ -178,6 +200,7 @@ CHECKS: dict[str, Callable] = {
     "04-map-dataframe.ipynb": check_04,
     "05-history-sql.ipynb": check_05,
     "06-chat-panel.ipynb": check_06,
+    "07-serve-http.ipynb": check_07,
 }
 
 

@@ -36,6 +36,7 @@ def test_wheel_contains_migrations_and_templates(wheel):
         "agentnb/migrations/versions/0001_initial.py",
         "agentnb/templates/assistant.toml",
         "agentnb/templates/data-analyst.toml",
+        "agentnb/tutorials/01-quickstart.ipynb",  # for `agentnb tutorials`
     ]:
         assert required in names, required
     assert any(n.endswith("entry_points.txt") for n in names)

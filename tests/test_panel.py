@@ -32,9 +32,10 @@ async def until(condition, timeout: float = 30.0) -> None:
 
 
 def press_enter(panel: ChatPanel, text: str) -> None:
-    """Type ``text`` then Enter, as the browser syncs a Textarea keystroke by keystroke."""
+    """Type ``text`` then Enter: the box's value syncs, then its ``submit`` message comes
+    (what the browser sends; tests/browser presses the real keys)."""
     panel.input.value = text
-    panel.input.value = text + "\n"
+    panel.input.press_enter()
 
 
 def add(a: int, b: int) -> int:
@@ -74,7 +75,8 @@ def test_enter_sends_and_the_reply_tokens_and_store_agree(duck_store, calc):
     asyncio.run(scenario())
     shown = panel.transcript.value
     assert "Please add(a=2, b=3)" in shown and "add returned 5." in shown
-    assert 'class="agentnb-tool-card" data-status="success"' in shown and "🔧 add" in shown
+    assert 'class="agentnb-tool-card" data-status="success"' in shown
+    assert 'agentnb-icon-wrench" role="img" aria-label="tool"' in shown and "</svg> add" in shown
     history = duck_store.history(panel.session_id)
     assert [m.role for m in history] == ["user", "assistant", "tool", "assistant"]
     assert history[-1].content == "add returned 5."
@@ -110,22 +112,90 @@ def test_send_button_continues_the_same_session(duck_store, calc):
     assert len(duck_store.sessions("calc")) == 1
 
 
-def test_backslash_enter_is_a_new_line_and_pasted_lines_stay(duck_store, calc):
+def test_new_lines_are_typed_text_only_enter_sends_and_nothing_is_added(duck_store, calc):
+    """Shift+Enter (a newline in the value, in any place, or a paste) never sends; Enter
+    sends exactly the text in the box: no backslash or other layout mark is stored."""
     panel = ChatPanel(store=duck_store, agent="calc")
+    assert "Shift+Enter" in panel.input.placeholder and "\\" not in panel.input.placeholder
 
     async def scenario():
-        press_enter(panel, "line one\\")
-        assert panel.input.value == "line one\n" and panel.task is None
-        panel.input.value = "line one\nline two\nline three"  # a paste: several lines at once
-        panel.input.value = "line one\nline two\nline three\nfour\n"
+        panel.input.value = "line one\n"  # Shift+Enter at the end: a new line, no send
         assert panel.task is None
-        panel.input.value = "line one\nline two"
-        press_enter(panel, "line one\nline two")
+        panel.input.value = "line one\\\nline two\n\nline three"  # a paste; a backslash too
+        assert panel.task is None
+        # Enter: the front end's one state update, the emptied box and the text it held
+        panel.input.set_state({"value": "", "submission": {"text": panel.input.value,
+                                                           "id": "1"}})
+        assert panel.input.value == "" and panel.busy
         await panel.task
+        panel.input.set_state({"value": "", "submission": {"text": "   \n ", "id": "2"}})
+        assert panel.task.done()  # blank: nothing sent
 
     asyncio.run(scenario())
     users = [m.content for m in duck_store.history(panel.session_id) if m.role == "user"]
-    assert users == ["line one\nline two"]
+    assert users == ["line one\\\nline two\n\nline three"]
+
+
+def test_the_footer_says_a_turn_is_streaming_not_the_previous_turn(duck_store):
+    duck_store.create_agent("teller", model_kwargs={"token_delay": 0.01})
+    panel = ChatPanel(store=duck_store, agent="teller")
+    panel.submit("hi")  # a first, finished turn: its figures are in the footer
+    before = panel.footer.value
+    assert "last turn:" in before and "session (1 turn)" in before
+    seen = []
+
+    async def scenario():
+        press_enter(panel, STORY)
+        seen.append(panel.footer.value)  # at once, before the first token
+        await until(lambda: "filler text" in panel.transcript.value)
+        await until(lambda: "tokens so far" in panel.footer.value
+                    and not panel.footer.value.endswith("0 tokens so far · streaming…</div>"))
+        seen.append(panel.footer.value)
+        panel.stop()
+        await panel.task
+
+    asyncio.run(scenario())
+    for footer in seen:
+        assert 'data-streaming="1"' in footer and "streaming…" in footer, footer
+        assert "last turn:" not in footer and "teller" not in footer
+        assert "offline" in footer
+    assert "session (2 turns)" in panel.footer.value and "streaming" not in panel.footer.value
+
+
+def test_enter_while_a_turn_runs_keeps_the_text_in_the_box(duck_store):
+    duck_store.create_agent("teller", model_kwargs={"token_delay": 0.01})
+    panel = ChatPanel(store=duck_store, agent="teller")
+
+    async def scenario():
+        press_enter(panel, STORY)
+        await until(lambda: "filler text" in panel.transcript.value)
+        press_enter(panel, "my next\nquestion")
+        assert panel.input.value == "my next\nquestion"  # given back, not lost
+        assert "a turn is running" in panel.status_line.value
+        panel.stop()
+        await panel.task
+
+    asyncio.run(scenario())
+    assert [m.content for m in duck_store.history(panel.session_id)
+            if m.role == "user"] == [STORY]
+
+
+def test_long_session_titles_end_with_an_ellipsis(duck_store, calc):
+    title = "A very long question about penguins, their islands and their bills " * 2
+    panel = ChatPanel(store=duck_store, agent="calc")
+    panel.submit(title)
+    label = panel.session_picker.label
+    first = label.split(" · ")[1]
+    assert first.endswith("…") and title.startswith(first[:-1])
+    assert len(label) <= 60  # the picker shows it whole; a narrower panel ends it with "…"
+    assert "text-overflow:ellipsis" in panel.children[0].value
+
+
+def test_a_separator_between_the_pickers_and_the_transcript(duck_store, calc):
+    panel = ChatPanel(store=duck_store, agent="calc")
+    row = panel.picker_row
+    assert panel.children.index(row) + 1 == panel.children.index(panel.transcript)
+    assert row.layout.border_bottom.startswith("1px solid")
 
 
 def test_outside_an_event_loop_submit_runs_the_turn_to_its_end(duck_store, calc):
@@ -266,7 +336,7 @@ def test_pickers_switch_agent_and_session(duck_store):
     # the latest session is open; sessions are listed newest first after "new session"
     assert "alpha's new question" in panel.transcript.value
     labels = [label for label, _ in panel.session_picker.options]
-    assert labels[0] == "＋ new session" and "alpha's new question" in labels[1]
+    assert labels[0] == "+ new session" and "alpha's new question" in labels[1]
     assert "alpha's old question" in labels[2]
 
     panel.session_picker.value = panel.session_picker.options[2][1]
@@ -298,7 +368,7 @@ def test_a_new_panel_resumes_the_stored_session(duckdb_url):
         panel = ChatPanel(store=restarted, agent="calc")
         assert panel.session_id == session_id
         assert "Please add(a=20, b=22)" in panel.transcript.value
-        assert "🔧 add" in panel.transcript.value and "42" in panel.transcript.value
+        assert "</svg> add" in panel.transcript.value and "42" in panel.transcript.value
         assert "session (1 turn)" in panel.footer.value
         explicit = ChatPanel(store=restarted, agent="calc", session=str(session_id)[:8])
         assert explicit.session_id == session_id
@@ -578,7 +648,38 @@ def test_a_panel_turn_becomes_the_notebooks_current_session(monkeypatch, isolate
         magics = sh.magics_manager.registry["AgentMagics"]
         assert (magics.current_agent, magics.current_session) == ("calc", panel.session_id)
         history = sh.run_line_magic("agent", "history")
-        assert "hello from the panel" in history._repr_markdown_()
+        assert "hello from the panel" in history._repr_html_()
     finally:
         sh.extension_manager.unload_extension("agentnb")
         InteractiveShell.clear_instance()
+
+
+# -- icons that need no emoji font ---------------------------------------------------------
+
+
+def _needs_a_symbol_font(text: str) -> list[str]:
+    """Characters of ``text`` from the emoji and symbol blocks that plain fonts lack."""
+    return sorted({ch for ch in text
+                   if 0x2300 <= ord(ch) <= 0x23FF or 0x1F000 <= ord(ch) <= 0x1FAFF
+                   or 0xFF00 <= ord(ch) <= 0xFFEF or ord(ch) in (0xFE0F,)})
+
+
+def test_icons_are_inline_svg_not_emoji(duck_store, calc):
+    from agentnb.render.markup import error_html, interrupted_html, tool_card_html
+
+    pieces = [tool_card_html("add", {"a": 1}, "success", output="2", ms=1.0),
+              tool_card_html("add", {"a": 1}, "error", error="boom", collapsible=True),
+              interrupted_html(), error_html("it failed")]
+    for piece in pieces:
+        assert _needs_a_symbol_font(piece) == [], piece
+        assert "<svg" in piece and 'fill="currentColor"' in piece
+    panel = ChatPanel(store=duck_store, agent="calc")
+    asyncio.run(_turn(panel, "Please add(a=2, b=3)"))
+    shown = [panel.transcript.value, panel.footer.value, panel.status_line.value,
+             panel.input.placeholder, *(label for label, _ in panel.session_picker.options)]
+    assert _needs_a_symbol_font("".join(shown)) == []
+
+
+async def _turn(panel: ChatPanel, text: str) -> None:
+    task = panel.submit(text)
+    await task

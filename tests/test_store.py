@@ -303,3 +303,39 @@ def test_newest_message_id(store):
     repo.append_turn(session.id, _turn("again"))
     newest = repo.newest_message_id(session.id)
     assert newest == repo.history(session.id)[-1].id and isinstance(newest, uuid.UUID)
+
+
+def test_sessions_and_usage_by_user(store):
+    """Who did what: sessions record their user; listings and usage filter and group by it."""
+    agent = store.create_agent("calc")
+    for user, n in (("alice", 2), ("bob", 1)):
+        for _ in range(n):
+            s = store.new_session("calc", user=user)
+            store._repo.append_turn(s.id, _turn())
+    store._repo.create_session(agent.id)  # written without a user (an older agentnb)
+    assert {s.session.user_id for s in store.sessions(user="alice")} == {"alice"}
+    assert len(store.sessions("calc", user="alice")) == 2
+    assert store.sessions(user="carol") == []
+    assert store.session_counts(user="bob") == {"calc": 1}
+    assert store.session_counts() == {"calc": 4}
+    rows = {r.key: (r.turns, r.input_tokens, r.output_tokens, r.tool_calls)
+            for r in store.usage("user")}
+    assert rows == {"alice": (2, 38, 12, 2), "bob": (1, 19, 6, 1)}
+
+
+def test_new_sessions_record_the_user_setting(store_url, monkeypatch):
+    """AGENTNB_USER, else the OS user, is the user of every new session."""
+    import getpass
+
+    import agentnb
+
+    with agentnb.connect(store_url) as s:
+        s.create_agent("calc", model="offline")
+        assert s.new_session("calc").user_id == getpass.getuser()
+    monkeypatch.setenv("AGENTNB_USER", "alice")
+    with agentnb.connect(store_url) as s:
+        agent = s.agent("calc")
+        reply = agent.chat("hi", new_session=True)
+        assert s.session(reply.session_id).user_id == "alice"
+        agent.map(["a", "b"], progress=False)
+        assert {x.session.user_id for x in s.sessions("calc")} == {"alice", getpass.getuser()}

@@ -16,7 +16,8 @@ class UsageArgs(Args):
     agent: Annotated[str | None, Opt("--agent", metavar="NAME", help="only this agent")] = None
 
 
-@command("usage", "tokens and tool calls by agent, session, model or day", aliases=("usage",))
+@command("usage", "tokens and tool calls by agent, session, model, day or user (who started "
+         "the session)", aliases=("usage",))
 def usage(ctx: Context, args: UsageArgs) -> Any:
     rows = ctx.store.usage(args.by, agent=args.agent)
     keys = [short_id(r.key) if args.by == "session" else (r.key or "(none)") for r in rows]

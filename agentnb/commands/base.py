@@ -55,7 +55,7 @@ class UsageProblem(UserError):
 class Spec:
     """How one field of a command's arguments is written on a command line."""
 
-    kind: Literal["positional", "option", "flag", "rest"]
+    kind: Literal["positional", "option", "flag", "rest", "argv"]
     flags: tuple[str, ...] = ()
     metavar: str | None = None
     help: str = ""
@@ -94,6 +94,44 @@ def Flag(*flags: str, help: str = "", fronts: Sequence[str] | None = None,
 def Rest(metavar: str, help: str = "") -> Spec:
     """The rest of the line as one text, unparsed (``%agent sql SELECT ...``)."""
     return Spec("rest", metavar=metavar, help=help)
+
+
+def Argv(metavar: str, help: str = "") -> Spec:
+    """Everything after ``--``, word by word (a command line to run: ``mcp add S -- CMD ARG``).
+
+    The words before ``--`` are parsed as usual (options may come anywhere there);
+    the words after it are this field's, as typed, options included.
+    """
+    return Spec("argv", metavar=metavar, help=help)
+
+
+def argv_field(cmd: "Command", front: str) -> str | None:
+    """The field that takes the words after ``--``, if the command has one."""
+    for name, _, spec in cmd.fields(front):
+        if spec.kind == "argv":
+            return name
+    return None
+
+
+def argv_value(cmd: "Command", front: str, before: Any, after: list[str] | None, *,
+               prog: str | None = None) -> list[str] | None:
+    """The words of a ``--`` field; words for it before ``--`` are a UsageProblem."""
+    if before:
+        name = argv_field(cmd, front)
+        metavar = next(s.metavar for n, _, s in cmd.fields(front) if n == name)
+        prog = prog or prog_of(cmd, front)
+        raise UsageProblem(f"{prog}: unexpected {excerpt(' '.join(before))}; write {metavar} "
+                           f"after -- (see {prog} --help)")
+    return after
+
+
+def split_dashes(tokens: Sequence[str]) -> tuple[list[str], list[str] | None]:
+    """``[a, --, b, c]`` -> ``([a], [b, c])``; no ``--``: ``(tokens, None)``."""
+    tokens = list(tokens)
+    if "--" not in tokens:
+        return tokens, None
+    at = tokens.index("--")
+    return tokens[:at], tokens[at + 1:]
 
 
 class Args(BaseModel):
@@ -398,6 +436,10 @@ def add_arguments(parser: argparse.ArgumentParser, cmd: Command, front: str) -> 
         elif spec.kind == "rest":
             parser.add_argument(name, metavar=spec.metavar, help=help_text, nargs="*",
                                 default=None)
+        elif spec.kind == "argv":
+            # shown in the usage; the front end hands over the words after "--" itself
+            parser.add_argument(name, metavar=f"-- {spec.metavar}", help=help_text, nargs="*",
+                                default=None)
 
 
 _NOTEBOOK_ONLY = re.compile(r" ?\(in a notebook: ([^)]*)\)")
@@ -493,8 +535,12 @@ def parse_tokens(cmd: Command, front: str, tokens: Sequence[str], *,
                  prog: str | None = None) -> Args:
     """Parse a command's tokens (already split) into its typed arguments."""
     parser = build_parser(cmd, front, prog=prog)
-    namespace = parser.parse_args(list(tokens))
-    return to_args(cmd, front, vars(namespace), prog=prog)
+    field = argv_field(cmd, front)
+    before, after = split_dashes(tokens) if field else (list(tokens), None)
+    values = vars(parser.parse_args(before))
+    if field is not None:
+        values[field] = argv_value(cmd, front, values.get(field), after, prog=prog)
+    return to_args(cmd, front, values, prog=prog)
 
 
 def help_text(cmd: Command, front: str, *, prog: str | None = None) -> str:
@@ -522,6 +568,7 @@ def suggest_command(word: str, front: str) -> str | None:
 
 __all__ = [
     "Args",
+    "Argv",
     "Command",
     "Context",
     "Flag",

@@ -48,7 +48,7 @@ ExportFormat = Annotated[Literal["md", "json"], Opt("--format", "-f", metavar="F
 OutputFile = Annotated[
     str | None, Opt("--output", "-o", metavar="FILE", help="write to FILE instead of showing it"),
 ]
-UsageBy = Literal["agent", "session", "model", "day"]
+UsageBy = Literal["agent", "session", "model", "day", "user"]
 
 __all__ = [
     "AgentFilter",

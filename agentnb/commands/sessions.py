@@ -23,6 +23,10 @@ class ListArgs(Args):
     all: Annotated[bool, Flag("--all", "-a", help="sessions of every agent (in a notebook the "
                               "default is the current agent's)")] = False
     limit: Limit = None
+    user: Annotated[str | None, Field(min_length=1, max_length=128),
+                    Opt("--user", "-u", metavar="USER",
+                        help="only the sessions USER started (AGENTNB_USER, else the OS user "
+                             "of whoever chatted)")] = None
     browse: Annotated[bool, Flag("--browse", "-b", fronts=("notebook",),
                                  help="a widget to search, read and export them")] = False
 
@@ -40,13 +44,18 @@ def list_sessions(ctx: Context, args: ListArgs) -> Any:
         current = ctx.state.current()
         name = current.name if current is not None else None
     limit = args.limit or DEFAULT_SESSIONS
-    counts = store.session_counts()
+    counts = store.session_counts(user=args.user)
     total = counts.get(name, 0) if name else sum(counts.values())
-    summaries = store.sessions(name, limit=limit)
+    summaries = store.sessions(name, limit=limit, user=args.user)
     title = f"sessions of {name}" if name else "sessions of every agent"
+    if args.user is not None:
+        title += f" by user {args.user}"
     if total > len(summaries):
         title += f" ({len(summaries)} newest of {total}; -n N for more)"
-    return sessions_table(ctx, summaries, title, with_agent=name is None)
+    table = sessions_table(ctx, summaries, title, with_agent=name is None)
+    if args.user is not None and not summaries:
+        table.empty = f"(no sessions of user {args.user})"
+    return table
 
 
 class ShowArgs(Args):
@@ -84,7 +93,7 @@ def show(ctx: Context, args: ShowArgs) -> Transcript:
     title = f"{agent.name} · session {short_id(session.id)}"
     if limit and len(messages) >= limit:
         title += f" (last {limit} messages)"
-    return Transcript(messages, title=title)
+    return Transcript(messages, title=title, agent_name=agent.name)
 
 
 class NewArgs(Args):

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from ..config import duckdb_file, mask_url
+from ..errors import UserError
 from ..render.results import KeyValues, Notice, Table
 from ..text import short_id
-from .base import Args, Context, Pos, command
+from .base import Args, Context, Flag, Opt, Pos, command
 
 
 def _revision_text(rev: str | None) -> str:
@@ -143,3 +144,86 @@ def config_show(ctx: Context, args: Args) -> Table:
     title = (f"store: {mask_url(loaded.settings.url)}; "
              f"config file: {loaded.config_file}{exists}")
     return Table(["setting", "value", "source"], rows, title=title, data=data)
+
+
+# -- db copy (issue 12) --------------------------------------------------------------------
+class CopyArgs(Args):
+    to: Annotated[str | None, Opt("--to", metavar="URL",
+                                  help="copy this store into the store at URL")] = None
+    source: Annotated[str | None, Opt("--from", metavar="URL",
+                                      help="copy the store at URL into this one")] = None
+    merge: Annotated[bool, Flag("--merge", help="the target may hold rows already: add only "
+                                "what it does not have")] = False
+
+
+COPY_EPILOG = """
+The target is created or upgraded to this agentnb's schema and must be empty unless
+--merge. Everything is written in one transaction, verified (row counts and a checksum
+of the ids of each table) before it is committed. The source is never modified.
+example: agentnb db copy --to postgresql+psycopg://me@db.example.com/agentnb
+"""
+
+
+class _CopyProgress:
+    """A tqdm bar per table on stderr (in a notebook: tqdm's widget); none without tqdm."""
+
+    def __init__(self, front: str) -> None:
+        self.front = front
+        self.bar: Any = None
+        self.table: str | None = None
+
+    def __call__(self, table: str, done: int, total: int) -> None:
+        if self.table != table:
+            self.close()
+            self.table = table
+            try:
+                if self.front == "notebook":
+                    from tqdm.auto import tqdm
+                else:
+                    from tqdm import tqdm
+            except ImportError:  # tqdm comes with agentnb[pandas]
+                return
+            import sys
+
+            # disable=None: no bar when stderr is not a terminal (a script's log stays clean)
+            self.bar = tqdm(total=total, desc=f"{table:<10}", unit="row", leave=True,
+                            file=sys.stderr if self.front != "notebook" else None,
+                            disable=None if self.front != "notebook" else False)
+        if self.bar is not None:
+            self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+@command("db copy", "copy every agent, session, message, tool call and key to (or from) "
+         "another store", aliases=("db copy",), epilog=COPY_EPILOG, writes=True)
+def db_copy(ctx: Context, args: CopyArgs) -> KeyValues:
+    if (args.to is None) == (args.source is None):
+        raise UserError(f"give one of --to URL or --from URL: {ctx.spell('db copy', '--to URL')}")
+    url = (args.to if args.to is not None else args.source) or ""
+    if not url.strip():
+        raise UserError("give a store URL (duckdb:///path, sqlite:///path, "
+                        "postgresql+psycopg://user@host/db)")
+    progress = _CopyProgress(ctx.front)
+    try:
+        if args.to is not None:
+            report = ctx.store.copy_to(url.strip(), merge=args.merge, progress=progress)
+        else:
+            report = ctx.store.copy_from(url.strip(), merge=args.merge, progress=progress)
+    finally:
+        progress.close()
+    items: list[tuple[str, Any]] = [("from", report.source), ("to", report.target)]
+    for t in report.tables:
+        skipped = f", {t.skipped:,} already there" if t.skipped else ""
+        items.append((t.table, f"{t.copied:,} copied{skipped}"))
+    items.append(("verified", "row counts and id checksums match"))
+    items.append(("took", f"{report.seconds:.1f} s ({report.rows_per_second:,.0f} rows/s)"))
+    data = {"source": report.source, "target": report.target, "merge": report.merge,
+            "seconds": report.seconds,
+            "tables": {t.table: {"copied": t.copied, "skipped": t.skipped,
+                                 "source_rows": t.source_rows, "ids_sha256": t.checksum}
+                       for t in report.tables}}
+    return KeyValues(items, title=f"copied {report.copied:,} rows", data=data)

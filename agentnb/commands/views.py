@@ -90,7 +90,10 @@ def sessions_table(ctx: "Context", summaries: Sequence["SessionSummary"], title:
     current = ctx.state.current()
     current_id = current.session_id if current is not None else None
     mark = ctx.front == "notebook"
-    columns = ([""] if mark else []) + ["id"] + (["agent"] if with_agent else []) + [
+    # A store shared by a team: say whose each session is (one user's store: no column).
+    with_user = len({s.session.user_id for s in summaries}) > 1
+    columns = ([""] if mark else []) + ["id"] + (["agent"] if with_agent else []) + (
+        ["user"] if with_user else []) + [
         "title / first message", "turns", "tokens", "last activity (UTC)"]
     rows = []
     for s in summaries:
@@ -98,6 +101,7 @@ def sessions_table(ctx: "Context", summaries: Sequence["SessionSummary"], title:
             (["*" if s.session.id == current_id else ""] if mark else [])
             + [short_id(s.session.id)]
             + ([s.agent_name] if with_agent else [])
+            + ([s.session.user_id or ""] if with_user else [])
             + [shorten(s.session.title or s.first_message or "", 50), s.turns,
                s.input_tokens + s.output_tokens, s.last_activity or s.session.updated_at])
     empty = ("(no sessions yet: a session starts with the first %%chat)"

@@ -12,7 +12,8 @@ output that is updated in place, at most ``AgentMagics.stream_rate`` times a
 second however fast tokens come; each tool call is a collapsible card in
 that output (running, ok, error, denied, with its result and time), and a
 footer gives the model, tokens and session. In a terminal IPython the answer
-is printed as it arrives instead.
+is printed as it arrives instead (and no empty ``Out[n]:`` follows it; ``_``
+still holds the Reply).
 
 The cell's result is the :class:`~agentnb.events.Reply` (``_`` holds it,
 ``_.text``, ``_.tool_calls``); with ``--schema`` it is the validated
@@ -398,6 +399,16 @@ def run_chat(nb: "AgentMagics", line: str, cell: str | None) -> Any:
     nb.last_reply = ChatReply.of(reply, shown_live=True)
     if schema is not None:
         return reply.data
+    if not nb.rich_display() and nb.shell is not None:
+        # A terminal's displayhook prints "Out[n]:" before it asks how to show a value,
+        # and the answer is printed already: hand the Reply to _ and Out[n] ourselves
+        # and give the prompt nothing to show.
+        hook = getattr(nb.shell, "displayhook", None)
+        if hook is not None and hasattr(hook, "update_user_ns"):
+            hook.update_user_ns(nb.last_reply)
+            if hasattr(hook, "fill_exec_result"):
+                hook.fill_exec_result(nb.last_reply)  # run_cell(...).result
+            return None
     return nb.last_reply
 
 

@@ -130,9 +130,14 @@ def _unknown(word: str) -> str:
 def show(nb: "AgentMagics", result: Any) -> Any:
     """What the cell shows for a command's result."""
     from ..commands.analysis import SqlResult
+    from ..commands.serve import ServeRequest
     from ..commands.sessions import WidgetRequest
     from ..render.results import SecretNotice
 
+    if isinstance(result, ServeRequest):
+        from .serving import serve
+
+        return serve(nb, result)
     if isinstance(result, SqlResult):
         return result.to_frame()
     if isinstance(result, WidgetRequest):

@@ -105,6 +105,8 @@ class AgentMagics(Magics, Configurable):
         self.error_history = ErrorHistory()
         #: The Reply of the last ``%%chat`` turn (also when it was interrupted).
         self.last_reply: Any = None
+        #: The HTTP server ``%agent serve`` started in this kernel, or None.
+        self.http_server: Any = None
         super().__init__(shell=shell, **kwargs)
 
     # -- configuration ---------------------------------------------------------
@@ -185,7 +187,10 @@ class AgentMagics(Magics, Configurable):
         return self.state.store
 
     def close(self) -> None:
-        """Release the store (it reopens on next use)."""
+        """Stop this notebook's HTTP server, if any, and release the store (it reopens on use)."""
+        if self.http_server is not None:
+            self.http_server.stop()
+            self.http_server = None
         self.state.close()
 
     @property

@@ -19,17 +19,12 @@ the store holds. A panel keeps all its state on itself: several panels can
 be open at once, and a panel opened after a kernel restart shows the stored
 session it resumes.
 
-**Enter sends.** ipywidgets' ``Textarea`` reports only its value, never key
-events, and its front end stops keydown propagation (so Shift-Enter does not
-run the cell). With ``continuous_update=True`` the value arrives on every
-keystroke: a newline typed at the *end* of the text is taken as Enter and
-sends the message. Enter and Shift-Enter insert the same newline, so no pure
-ipywidgets panel can tell them apart: for a new line, end the line with a
-backslash and press Enter (the ``\\`` becomes a line break), or type the
-newline anywhere but at the end, or paste multi-line text. ``Text`` with
-``continuous_update=False`` was rejected: it also fires when the box loses
-focus (clicking Send would send twice, clicking elsewhere would send) and it
-is one line only.
+**Enter sends, Shift+Enter is a new line**, as in every chat box: the input
+is a :class:`~agentnb.notebook.chatbox.ChatInput` (an anywidget), because
+ipywidgets' ``Textarea`` never says which key was pressed. What is sent is
+exactly the text in the box; nothing typed for layout ends up in the message.
+While a turn streams, the footer says so (tokens so far, tool calls); after
+it, the footer has the stored turn's figures.
 
 Every piece of user and model text is rendered with markdown-it-py with raw
 HTML disabled (or escaped into ``<pre>`` without it): the HTML widget sets
@@ -48,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import ipywidgets as widgets
 
 from ..render.live import LiveTurn as _LiveTurn
+from ..render.live import footer_text
 from ..render.markup import (
     _MUTED,
     error_html,
@@ -71,6 +67,10 @@ log = logging.getLogger(__name__)
 
 #: The session picker's value for "start a new session with the next message".
 NEW_SESSION = "new"
+
+#: What inline layout cannot say: a clipped session label ends with an ellipsis.
+_PANEL_STYLE = ("<style>.agentnb-panel-session select{text-overflow:ellipsis;"
+                "white-space:nowrap;overflow:hidden}</style>")
 
 class ApprovalRow(widgets.HBox):
     """A tool call waiting for the user: its description and Approve / Deny buttons."""
@@ -137,16 +137,19 @@ class ChatPanel(widgets.VBox):
 
         self.agent_picker = widgets.Dropdown(description="Agent", options=[],
                                              layout=widgets.Layout(width="16em"))
-        self.session_picker = widgets.Dropdown(description="Session", options=[],
-                                               layout=widgets.Layout(width="30em"))
+        # wide enough for a whole session label (session_label keeps it short), and
+        # shrinking with the panel; the style below ends a clipped label with "…"
+        self.session_picker = widgets.Dropdown(
+            description="Session", options=[],
+            layout=widgets.Layout(width="40em", max_width="100%"))
         self.refresh_button = widgets.Button(icon="refresh", tooltip="reload agents and sessions",
                                              layout=widgets.Layout(width="2.6em"))
         self.transcript = widgets.HTML(layout=widgets.Layout(width="100%"))
         self.approvals = widgets.VBox()
-        self.input = widgets.Textarea(
-            placeholder="Message — Enter sends; end a line with \\ for a new line",
-            continuous_update=True, rows=3, layout=widgets.Layout(width="100%"),
-        )
+        from .chatbox import ChatInput
+
+        self.input = ChatInput(placeholder="Message (Enter sends, Shift+Enter for a new line)",
+                               rows=3, layout=widgets.Layout(width="100%"))
         self.send_button = widgets.Button(description="Send", button_style="primary",
                                           icon="paper-plane", tooltip="send (Enter)")
         self.stop_button = widgets.Button(
@@ -166,8 +169,16 @@ class ChatPanel(widgets.VBox):
                        (self.footer, "agentnb-panel-footer")]:
             w.add_class(cls)
 
+        # a line between the pickers and the transcript, which scrolls under them
+        self.picker_row = widgets.HBox(
+            [self.agent_picker, self.session_picker, self.refresh_button],
+            layout=widgets.Layout(border_bottom="1px solid var(--jp-border-color2,#ddd)",
+                                  padding="0 0 4px 0", margin="0 0 4px 0",
+                                  align_items="center"))
+        self.picker_row.add_class("agentnb-panel-pickers")
         super().__init__([
-            widgets.HBox([self.agent_picker, self.session_picker, self.refresh_button]),
+            widgets.HTML(_PANEL_STYLE),
+            self.picker_row,
             self.transcript,
             self.approvals,
             self.input,
@@ -180,7 +191,7 @@ class ChatPanel(widgets.VBox):
 
         self.agent_picker.observe(self._agent_picked, names="value")
         self.session_picker.observe(self._session_picked, names="value")
-        self.input.observe(self._input_changed, names="value")
+        self.input.on_submit(self._entered)
         self.send_button.on_click(lambda _: self.submit())
         self.stop_button.on_click(lambda _: self.stop())
         self.refresh_button.on_click(lambda _: self.reload())
@@ -258,7 +269,7 @@ class ChatPanel(widgets.VBox):
     def _fill_sessions(self) -> None:
         assert self._agent is not None
         summaries = self.store.sessions(self._agent.name)
-        options: list[tuple[str, str]] = [("＋ new session", NEW_SESSION)]
+        options: list[tuple[str, str]] = [("+ new session", NEW_SESSION)]
         options += [(session_label(s), str(s.session.id)) for s in summaries]
         with self._quietly():
             self.session_picker.options = options
@@ -312,25 +323,15 @@ class ChatPanel(widgets.VBox):
         self.select(session=change["new"])
 
     # -- input ---------------------------------------------------------------------
-    def _input_changed(self, change: dict) -> None:
-        if self._quiet:
-            return
-        old, new = change["old"] or "", change["new"] or ""
-        if not new.endswith("\n") or len(new) <= len(old) or not new.startswith(old):
-            return
-        added = new[len(old):]
-        if "\n" in added[:-1]:
-            return  # pasted lines: keep them as typed text
-        body = new[:-1]
-        if body.endswith("\\"):  # backslash + Enter: a line break, not a send
-            self._set_input(body[:-1] + "\n")
-            return
+    def _entered(self, text: str) -> None:
+        """Enter in the box (which empties itself): send ``text``; while a turn runs,
+        put it back in the box instead."""
         if self.busy:
-            self._set_input(body)
+            if text.strip():
+                self._set_input(text)
             self._show_error("a turn is running: wait for it or press Stop")
             return
-        self._set_input(body)
-        self.submit()
+        self.submit(text)
 
     def _set_input(self, text: str) -> None:
         with self._quietly():
@@ -356,7 +357,7 @@ class ChatPanel(widgets.VBox):
             return None
         if text is None:
             self._set_input("")
-        live = _LiveTurn(message)
+        live = _LiveTurn(message, model=self._agent.config.model)
         self._turn_began = self._stop_early = False
         try:
             loop = asyncio.get_running_loop()
@@ -393,6 +394,7 @@ class ChatPanel(widgets.VBox):
         self._live = live
         self._show_notice("")
         self._update_controls(running=True)
+        self._update_footer(live)
         self._render_now()
 
     async def _run_turn(self, live: _LiveTurn) -> "Reply | None":
@@ -455,6 +457,7 @@ class ChatPanel(widgets.VBox):
         elif live.interrupted:
             self._show_notice("stopped: the partial answer is kept, marked interrupted")
         self._live = None
+        self._update_footer()
         try:
             self._fill_sessions()
         except Exception:  # the turn is shown; a stale picker is not worth a red line
@@ -468,8 +471,6 @@ class ChatPanel(widgets.VBox):
 
         if not live.apply(event):
             return
-        if isinstance(event, Usage):
-            self._update_footer(live)
         if isinstance(event, Token):
             self._schedule_render()
         else:
@@ -539,20 +540,25 @@ class ChatPanel(widgets.VBox):
                 inner = (f'<div style="{_MUTED}">(new session: your first message starts it)'
                          "</div>")
         self.transcript.value = scroll_box(inner)
+        if self._live is not None:
+            self._update_footer(self._live)
 
     def _update_footer(self, live: _LiveTurn | None = None) -> None:
+        """The token footer: the stored session's figures, or the running turn's."""
         if self._agent is None:
             self.footer.value = ""
             return
+        if live is not None:
+            # the turn under way, in the words of a streaming %%chat footer (not the
+            # previous turn's figures, which would read as this one's)
+            text = footer_text(live, session=self.session_id, seconds=None, done=False)
+            self.footer.value = (f'<div class="agentnb-panel-footer-live" data-streaming="1" '
+                                 f'style="{_MUTED};font-size:0.85em">{html.escape(text)}</div>')
+            return
         turns, last_in, last_out, total_in, total_out = _token_figures(self._history)
         model = self._agent.config.model
-        if live is not None:
-            turns += 1
-            last_in, last_out = live.input_tokens, live.output_tokens
-            total_in += live.input_tokens
-            total_out += live.output_tokens
         parts = [f"model <b>{html.escape(model)}</b>"]
-        if live is not None or turns:
+        if turns:
             parts.append(f"last turn: {last_in:,} in / {last_out:,} out tokens")
         parts.append(f"session ({turns} turn{'s' if turns != 1 else ''}): "
                      f"{total_in:,} in / {total_out:,} out tokens")

@@ -36,6 +36,28 @@ _MUTED = "color:var(--jp-ui-font-color2,#777)"
 _ERROR_STYLE = "color:var(--jp-error-color1,#d32f2f)"
 
 
+#: Icons as inline SVG paths (24x24 view box; Material Icons' "build" and "warning",
+#: Apache-2.0), drawn in the text's colour: an emoji (🔧, ⏹) is an empty box on a
+#: machine without an emoji font, an SVG renders everywhere.
+_ICONS = {
+    "wrench": ("M22.7 19l-9.1-9.1c.9-2.3.4-5-1.5-6.9-2-2-5-2.4-7.4-1.3L9 6 6 9 1.6 4.7C.4 "
+               "7.1.9 10.1 2.9 12.1c1.9 1.9 4.6 2.4 6.9 1.5l9.1 9.1c.4.4 1 .4 1.4 0l2.3-2.3c.5"
+               "-.4.5-1.1.1-1.4z"),
+    "stop": "M6 6h12v12H6z",
+    "warning": "M1 21h22L12 2 1 21zm12-3h-2v-2h2v2zm0-4h-2v-4h2v4z",
+}
+
+
+def icon(name: str, *, label: str | None = None) -> str:
+    """A small inline SVG icon (``wrench``, ``stop``, ``warning``) in the current colour."""
+    aria = (f'role="img" aria-label="{html.escape(label)}"' if label
+            else 'aria-hidden="true"')
+    return (f'<svg class="agentnb-icon agentnb-icon-{name}" {aria} viewBox="0 0 24 24" '
+            'width="1em" height="1em" fill="currentColor" '
+            'style="vertical-align:-0.125em;display:inline-block">'
+            f'<path d="{_ICONS[name]}"/></svg>')
+
+
 @functools.lru_cache(maxsize=1)
 def _markdown_parser() -> Any:
     try:
@@ -43,9 +65,25 @@ def _markdown_parser() -> Any:
     except ImportError:
         return None
     # html=False: raw HTML in a message is shown as text, never injected.
-    return MarkdownIt("commonmark", {"html": False, "breaks": True}).enable(
+    parser = MarkdownIt("commonmark", {"html": False, "breaks": True}).enable(
         ["table", "strikethrough"]
     )
+    # A "# Title" in a message is drawn bold, not as <h1>: JupyterLab's table of
+    # contents lists every heading of every output, and a chat is not the
+    # notebook's outline.
+    parser.add_render_rule("heading_open", _heading_open)
+    parser.add_render_rule("heading_close", lambda self, tokens, idx, options, env: "</p>")
+    return parser
+
+
+_HEADING_SIZES = {"h1": "1.3em", "h2": "1.2em", "h3": "1.1em"}
+
+
+def _heading_open(self: Any, tokens: Any, idx: int, options: Any, env: Any) -> str:
+    tag = tokens[idx].tag
+    size = _HEADING_SIZES.get(tag, "1em")
+    return (f'<p class="agentnb-heading" role="heading" aria-level="{tag[1:]}" '
+            f'style="font-weight:bold;font-size:{size};margin:0.6em 0 0.3em 0">')
 
 
 def render_markdown(text: str) -> str:
@@ -68,7 +106,7 @@ def tool_card_html(name: str, args: dict[str, Any] | None, status: str, *,
     color = _STATUS_COLORS.get(status, "#777")
     timing = f' <span style="{_MUTED}">{ms:,.0f} ms</span>' if ms is not None else ""
     head = (
-        f'<b>🔧 {html.escape(name)}</b>(<code>{html.escape(shorten(args_text(args), 200))}'
+        f'<b>{icon("wrench", label="tool")} {html.escape(name)}</b>(<code>{html.escape(shorten(args_text(args), 200))}'
         f'</code>) <span class="agentnb-tool-status" style="color:{color};font-weight:bold">'
         f"{html.escape(status)}</span>{timing}"
     )
@@ -108,11 +146,12 @@ def _role_html(role: str, label: str | None, body: str) -> str:
 
 def interrupted_html() -> str:
     return (f'<div class="agentnb-interrupted" style="{_MUTED};font-style:italic">'
-            "⏹ interrupted</div>")
+            f'{icon("stop")} interrupted</div>')
 
 
 def error_html(text: str) -> str:
-    return f'<div class="agentnb-error" style="{_ERROR_STYLE}">⚠ {html.escape(text)}</div>'
+    return (f'<div class="agentnb-error" style="{_ERROR_STYLE}">{icon("warning")} '
+            f"{html.escape(text)}</div>")
 
 
 def message_html(m: "MessageRecord", agent_name: str = "assistant", *,
@@ -163,13 +202,15 @@ def session_label(summary: "SessionSummary") -> str:
     when = summary.last_activity or summary.session.updated_at
     first = summary.session.title or summary.first_message or "(empty)"
     turns = f"{summary.turns} turn{'s' if summary.turns != 1 else ''}"
-    return f"{when:%Y-%m-%d %H:%M} · {shorten(first, 40)} · {turns}"
+    # short enough that the whole label fits the panel's picker: a long title ends with "…"
+    return f"{when:%Y-%m-%d %H:%M} · {shorten(first, 28)} · {turns}"
 
 
 __all__ = [
     "args_text",
     "error_html",
     "error_text",
+    "icon",
     "interrupted_html",
     "message_html",
     "messages_html",

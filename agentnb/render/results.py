@@ -347,23 +347,22 @@ def call_line(call: Any, width: int = 80) -> str:
         f": {result}" if result else "")
 
 
-def _markdown_escape_line(text: str) -> str:
-    return text.replace("`", "'")
-
-
 class Transcript(Result):
-    """A conversation: role headings in Markdown, one compact line per tool call.
+    """A conversation, drawn as the chat panel draws it; one line per tool call in text.
 
     ``messages`` are :class:`~agentnb.schemas.MessageRecord` objects (or
-    anything with ``role``, ``content``, ``tool_calls``). Tool-result
-    messages are shown with the call that produced them.
+    anything with ``role``, ``content``, ``tool_calls``, ``status``). Tool-result
+    messages are shown with the call that produced them. Roles are styled
+    labels, not headings, so a notebook's table of contents does not fill up
+    with "You" and "Assistant"; an interrupted or failed answer is marked in
+    both faces.
     """
 
-    _TITLES = {"user": "User", "assistant": "Assistant", "system": "System", "tool": "Tool"}
-
-    def __init__(self, messages: Sequence[Any], title: str | None = None) -> None:
+    def __init__(self, messages: Sequence[Any], title: str | None = None,
+                 agent_name: str = "assistant") -> None:
         self.messages = list(messages)
         self.title = title
+        self.agent_name = agent_name
 
     def to_json(self) -> Any:
         return [to_jsonable(m) for m in self.messages]
@@ -375,26 +374,17 @@ class Transcript(Result):
     def _visible(self) -> list[Any]:
         return [m for m in self.messages if m.role != "tool"]
 
-    def _repr_markdown_(self) -> str:
-        lines = [f"**{self.title}**", ""] if self.title else []
-        if not self.messages:
-            lines.append("*(no messages yet)*")
-        for m in self._visible():
-            heading = self._TITLES.get(m.role, m.role)
-            extra = [e for e in (getattr(m, "model", None),) if e]
-            status = getattr(m, "status", "complete")
-            if status != "complete":
-                extra.append(status)
-            lines.append(f"#### {heading}" + (f" ({', '.join(extra)})" if extra else ""))
-            lines.append("")
-            if m.content:
-                lines.append(m.content)
-                lines.append("")
-            for call in getattr(m, "tool_calls", ()) or ():
-                lines.append(f"- 🔧 `{_markdown_escape_line(self._call_line(call))}`")
-            if getattr(m, "tool_calls", None):
-                lines.append("")
-        return "\n".join(lines).rstrip() + "\n"
+    def _repr_html_(self) -> str:
+        from .markup import _MUTED, messages_html
+
+        out = ['<div class="agentnb-transcript">']
+        if self.title:
+            out.append(f'<div class="agentnb-transcript-title" style="font-weight:bold">'
+                       f"{html.escape(self.title)}</div>")
+        body = messages_html(self.messages, self.agent_name)
+        out.append(body or f'<div style="{_MUTED};font-style:italic">(no messages yet)</div>')
+        out.append("</div>")
+        return "".join(out)
 
     def to_text(self) -> str:
         lines = [self.title] if self.title else []
@@ -407,6 +397,12 @@ class Transcript(Result):
             lines.extend(" " * (width + 2) + cont for cont in text[1:])
             for call in getattr(m, "tool_calls", ()) or ():
                 lines.append(" " * (width + 2) + "tool " + self._call_line(call))
+            status = getattr(m, "status", "complete")
+            if status == "interrupted":
+                lines.append(" " * (width + 2) + "[interrupted]")
+            elif status == "error":
+                error = (getattr(m, "attrs", None) or {}).get("error") or "the turn failed"
+                lines.append(" " * (width + 2) + f"[error] {shorten(str(error), 200)}")
         return "\n".join(lines)
 
 
@@ -424,7 +420,9 @@ class Stack(Result):
         return [p.to_json() if isinstance(p, Result) else to_jsonable(p) for p in self.parts]
 
     def _repr_html_(self) -> str:
-        out = [f"<h4>{html.escape(self.title)}</h4>"] if self.title else []
+        # a styled title, not <h4>: headings in outputs would fill the table of contents
+        out = ([f'<div class="agentnb-title" style="font-weight:bold;margin:4px 0">'
+                f"{html.escape(self.title)}</div>"] if self.title else [])
         for part in self.parts:
             if hasattr(part, "_repr_html_"):
                 out.append(part._repr_html_())

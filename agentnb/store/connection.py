@@ -38,7 +38,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
@@ -161,6 +161,30 @@ def _release_all() -> None:
             pass
 
 
+#: The settings of the store's DuckDB instance. DuckDB keeps them per database
+#: instance, not per connection, and ``lock_configuration`` cannot be undone:
+#: a setting the store itself needs must be made before the lock (add it first).
+DUCKDB_LOCKDOWN = (
+    "SET enable_external_access = false",
+    "SET autoinstall_known_extensions = false",
+    "SET autoload_known_extensions = false",
+    "SET lock_configuration = true",
+)
+
+
+def lock_down_duckdb(dbapi_conn: Any) -> None:
+    """Apply :data:`DUCKDB_LOCKDOWN` to a new DuckDB connection's instance (once).
+
+    Connections of one process share the instance: a later connection finds it
+    locked already and leaves it as it is.
+    """
+    locked = dbapi_conn.execute("SELECT current_setting('lock_configuration')").fetchone()[0]
+    if locked:
+        return
+    for statement in DUCKDB_LOCKDOWN:
+        dbapi_conn.execute(statement)
+
+
 def is_lock_error(exc: BaseException) -> bool:
     """True when ``exc`` says another process holds the DuckDB file."""
     text = str(getattr(exc, "orig", None) or exc)
@@ -177,7 +201,15 @@ def create_store_engine(url: str, lock_timeout: float = 30.0) -> Engine:
             path.parent.mkdir(parents=True, exist_ok=True)
         # NullPool: closing our Connection really closes the DuckDB connection,
         # which is what releases the file lock. The holder does the pooling.
-        return sa.create_engine(url, poolclass=NullPool)
+        engine = sa.create_engine(url, poolclass=NullPool)
+
+        @sa.event.listens_for(engine, "connect")
+        def _duckdb_lockdown(dbapi_conn, _record):
+            # No files, network, extension installs or setting changes for
+            # anything run on this instance (user SQL above all: readonly.py).
+            lock_down_duckdb(dbapi_conn)
+
+        return engine
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)

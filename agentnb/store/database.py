@@ -18,6 +18,7 @@ from ..config import mask_url
 from ..errors import ConfigError
 
 from .connection import ConnectionHolder
+from .pool import PooledHolder, is_server_url
 
 #: The newest schema revision of this agentnb (tests check it is alembic's head).
 #: Comparing with it avoids importing alembic when a store is already current.
@@ -37,11 +38,15 @@ class Database:
     ) -> None:
         self.url = url
         try:
-            self.holder = ConnectionHolder(
+            # A server (PostgreSQL) gets a connection pool; DuckDB/SQLite files the holder
+            # that shares one file between processes.
+            holder_class = PooledHolder if is_server_url(url) else ConnectionHolder
+            self.holder = holder_class(
                 url, lock_timeout=lock_timeout, idle_release=idle_release
             )
         except ModuleNotFoundError as exc:
-            extra = " (pip install 'agentnb[postgres]')" if url.startswith("postgres") else ""
+            extra = (" (pip install 'agentnb[postgres]' and write the URL as "
+                     "postgresql+psycopg://...)") if url.startswith("postgres") else ""
             raise ConfigError(
                 f"the database URL {mask_url(url)} needs the {exc.name!r} driver{extra}"
             ) from None

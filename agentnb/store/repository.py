@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Iterable, Literal, Sequence
 
 import sqlalchemy as sa
@@ -44,7 +44,10 @@ messages_t = Message.__table__
 tool_calls_t = ToolCall.__table__
 api_keys_t = ApiKey.__table__
 
-UsageBy = Literal["agent", "session", "model", "day"]
+#: How often a key's ``last_used_at`` is written at most (a read per request, not a write).
+LAST_USED_EVERY = timedelta(minutes=1)
+
+UsageBy = Literal["agent", "session", "model", "day", "user"]
 
 
 def validate_name(name: str) -> str:
@@ -239,21 +242,25 @@ class Repository:
                     return record
             return SessionRecord.model_validate(self._require_session(conn, session_id)._mapping)
 
-    def latest_session(self, agent_id: uuid.UUID) -> SessionRecord | None:
-        """The agent's most recently active session, or None."""
+    def latest_session(self, agent_id: uuid.UUID, *,
+                       user_id: str | None = None) -> SessionRecord | None:
+        """The agent's most recently active session, or None; ``user_id``: of that user
+        (or of no recorded user)."""
+        query = (sa.select(sessions_t).where(sessions_t.c.agent_id == agent_id)
+                 .order_by(sessions_t.c.updated_at.desc()).limit(1))
+        if user_id is not None:
+            query = query.where(sa.or_(sessions_t.c.user_id == user_id,
+                                       sessions_t.c.user_id.is_(None)))
         with self.db.read() as conn:
-            row = conn.execute(
-                sa.select(sessions_t)
-                .where(sessions_t.c.agent_id == agent_id)
-                .order_by(sessions_t.c.updated_at.desc())
-                .limit(1)
-            ).first()
+            row = conn.execute(query).first()
         return SessionRecord.model_validate(row._mapping) if row is not None else None
 
     def list_sessions(
-        self, agent_id: uuid.UUID | None = None, *, limit: int | None = None
+        self, agent_id: uuid.UUID | None = None, *, limit: int | None = None,
+        user_id: str | None = None,
     ) -> list[SessionSummary]:
-        """Sessions (newest activity first) with message, turn and token counts."""
+        """Sessions (newest activity first) with message, turn and token counts;
+        ``user_id``: only the sessions of that user."""
         m = messages_t
         stats = (
             sa.select(
@@ -288,6 +295,8 @@ class Repository:
         )
         if agent_id is not None:
             query = query.where(sessions_t.c.agent_id == agent_id)
+        if user_id is not None:
+            query = query.where(sessions_t.c.user_id == user_id)
         if limit is not None:
             query = query.limit(limit)
         with self.db.read() as conn:
@@ -310,14 +319,17 @@ class Repository:
             )
         return out
 
-    def session_counts(self) -> dict[str, int]:
-        """Sessions per agent name, counted by the database (agents without any left out)."""
+    def session_counts(self, *, user_id: str | None = None) -> dict[str, int]:
+        """Sessions per agent name, counted by the database (agents without any left out);
+        ``user_id``: only that user's sessions."""
         query = (
             sa.select(agents_t.c.name, sa.func.count())
             .select_from(sessions_t)
             .join(agents_t, agents_t.c.id == sessions_t.c.agent_id)
             .group_by(agents_t.c.name)
         )
+        if user_id is not None:
+            query = query.where(sessions_t.c.user_id == user_id)
         with self.db.read() as conn:
             return {name: int(n) for name, n in conn.execute(query).all()}
 
@@ -381,6 +393,12 @@ class Repository:
             if fast:
                 next_pos = _duckdb_claim_positions(conn, session_id, now, positions)
             else:
+                if conn.dialect.name == "postgresql":
+                    # Writers of one session in other processes: the row lock queues them,
+                    # so each reads max(position) after the previous turn committed
+                    # (READ COMMITTED takes a new snapshot per statement).
+                    conn.execute(sa.select(sessions_t.c.id).where(
+                        sessions_t.c.id == session_id).with_for_update())
                 next_pos = conn.execute(
                     sa.select(sa.func.coalesce(sa.func.max(messages_t.c.position), -1)).where(
                         messages_t.c.session_id == session_id
@@ -576,19 +594,26 @@ class Repository:
 
         The lookup is by hash, and the final comparison is constant-time, so
         timing does not reveal how much of a guessed key was right.
+        ``last_used_at`` is written at most once per :data:`LAST_USED_EVERY`
+        per key: a server verifying a key on every request reads, and writes
+        only about once a minute.
         """
         if not isinstance(plain, str) or not plain.startswith(keymat.KEY_PREFIX):
             return None
         digest = keymat.hash_key(plain)
+        query = sa.select(api_keys_t).where(
+            api_keys_t.c.key_hash == digest, api_keys_t.c.is_active.is_(True))
+        with self.db.read() as conn:
+            row = conn.execute(query).first()
+        if row is None or not keymat.hashes_match(plain, row.key_hash):
+            return None
+        now = utcnow()
+        last = row.last_used_at
+        if last is not None and last.tzinfo is None:
+            last = last.replace(tzinfo=now.tzinfo)
+        if last is not None and now - last < LAST_USED_EVERY:
+            return ApiKeyRecord.model_validate(row._mapping)
         with self.db.write() as conn:
-            row = conn.execute(
-                sa.select(api_keys_t).where(
-                    api_keys_t.c.key_hash == digest, api_keys_t.c.is_active.is_(True)
-                )
-            ).first()
-            if row is None or not keymat.hashes_match(plain, row.key_hash):
-                return None
-            now = utcnow()
             conn.execute(
                 api_keys_t.update().where(api_keys_t.c.id == row.id).values(last_used_at=now)
             )
@@ -596,7 +621,7 @@ class Repository:
 
     # -- usage ----------------------------------------------------------------
     def usage(self, by: UsageBy = "agent", *, agent_id: uuid.UUID | None = None) -> list[UsageRow]:
-        """Token and tool-call totals grouped by agent, session, model or day."""
+        """Token and tool-call totals grouped by agent, session, model, day or user."""
         m, s, a, t = messages_t, sessions_t, agents_t, tool_calls_t
         if by == "agent":
             key = a.c.name
@@ -604,11 +629,13 @@ class Repository:
             key = sa.cast(s.c.id, sa.String)
         elif by == "model":
             key = sa.func.coalesce(m.c.model, "")
+        elif by == "user":  # who started the session (sessions.user_id); "" when unknown
+            key = sa.func.coalesce(s.c.user_id, "")
         elif by == "day":
             key = sa.cast(sa.func.date(m.c.created_at), sa.String) if self.db.dialect != "duckdb" \
                 else sa.cast(sa.cast(m.c.created_at, sa.Date), sa.String)
         else:
-            raise InvalidValueError(f"usage by {by!r}: choose agent, session, model or day")
+            raise InvalidValueError(f"usage by {by!r}: choose agent, session, model, day or user")
         calls = (
             sa.select(t.c.message_id, sa.func.count().label("n")).group_by(t.c.message_id).subquery()
         )

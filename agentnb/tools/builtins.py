@@ -375,7 +375,12 @@ _PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 #: Table functions that read nothing outside the query.
 _ALLOWED_TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
 #: Scalar functions that reach outside the store.
-_DENIED_FUNCTIONS = frozenset({"getenv"})
+_DENIED_FUNCTIONS = frozenset({"getenv", "set_config", "current_setting"})
+#: ... and on PostgreSQL whole families: the server's files and settings (pg_read_file,
+#: pg_ls_dir, pg_stat_file, ...), large objects (lo_import/lo_export), other databases
+#: (dblink) and functions that run SQL given as text (query_to_xml).
+_DENIED_PREFIXES = ("pg_", "lo_", "dblink", "query_to_", "cursor_to_", "database_to_",
+                    "schema_to_", "table_to_")
 _MAX_ROWS = 50
 _CELL_WIDTH = 80
 
@@ -457,7 +462,7 @@ def check_store_query(sql: str) -> None:
                     )
         elif node.get("class") == "FUNCTION":
             fn_name = str(node.get("function_name", "")).lower()
-            if fn_name in _DENIED_FUNCTIONS:
+            if fn_name in _DENIED_FUNCTIONS or fn_name.startswith(_DENIED_PREFIXES):
                 raise ToolException(f"function {fn_name}() is not allowed in query_store")
 
 

@@ -21,7 +21,7 @@ from ..errors import InvalidValueError, NotFoundError, ToolDefinitionError
 
 __all__ = ["ToolSource", "ToolSpec", "ToolRegistry", "tool_from_function"]
 
-ToolSource = Literal["notebook", "builtin", "langchain"]
+ToolSource = Literal["notebook", "builtin", "langchain", "mcp"]
 
 #: What chat-model APIs accept as a tool name (OpenAI's rule, the strictest).
 TOOL_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
@@ -38,6 +38,8 @@ class ToolSpec(BaseModel):
     tool: BaseTool
     requires_approval: bool = False
     source: ToolSource = "notebook"
+    #: What a tool call's stored ``attrs`` record about the tool (an MCP tool: its server).
+    call_attrs: dict[str, Any] = {}
 
     @property
     def is_async(self) -> bool:

@@ -1,9 +1,10 @@
 """Running one tool call safely: validate, run, time out, turn the result into text.
 
 :func:`run_tool_call` never raises for anything a tool does: a bad argument, an
-exception or a timeout becomes a :class:`ToolOutcome` the model can read. Only
-cancellation (``asyncio.CancelledError``) and ``KeyboardInterrupt`` propagate,
-so that the user can still stop a turn.
+exception (any ``BaseException``: ``SystemExit``, a tool's own
+``KeyboardInterrupt``) or a timeout becomes a :class:`ToolOutcome` the model can
+read. Only cancellation (``asyncio.CancelledError``) and a ``KeyboardInterrupt``
+on the main thread (the user's Ctrl-C) propagate, so the user can still stop a turn.
 
 Sync tools run in a daemon thread of their own and async tools on the event
 loop, so several calls run at once under ``asyncio.gather``.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
+import functools
 import json
 import os
 import queue
@@ -21,7 +23,7 @@ import threading
 import time
 from typing import Any, Callable, Literal
 
-from langchain_core.tools import BaseTool, ToolException
+from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..text import shorten
@@ -211,7 +213,10 @@ def _in_daemon_thread(tool: BaseTool, args: dict[str, Any]) -> asyncio.Future:
         try:
             result = context.run(tool.invoke, args)
         except BaseException as exc:  # handed to the awaiting coroutine
-            outcome = ("set_exception", exc)
+            # Never a user's Ctrl-C here (signals go to the main thread), and an
+            # asyncio future must not carry a KeyboardInterrupt/SystemExit: the
+            # loop would re-raise it and die. Wrapped, it is the tool's error.
+            outcome = ("set_exception", exc if isinstance(exc, Exception) else _Raised(exc))
         else:
             outcome = ("set_result", result)
         try:
@@ -231,13 +236,70 @@ class _Raised(Exception):
         self.exc = exc
 
 
+def _users_interrupt(exc: BaseException) -> bool:
+    """True when ``exc`` stops the turn rather than being the tool's own failure.
+
+    Cancellation always stops it. A KeyboardInterrupt is the user's Ctrl-C only
+    on the main thread (where signals land, as when a notebook awaits the
+    turn); on the store's loop thread or a sync tool's thread it can only be
+    the tool's own ``raise KeyboardInterrupt``. Anything else a tool raises
+    (SystemExit, GeneratorExit, a BaseException subclass) is the tool's error:
+    escaping, it would end the loop thread and leave ``chat()`` waiting forever.
+    """
+    if isinstance(exc, asyncio.CancelledError):
+        return True
+    return isinstance(exc, KeyboardInterrupt) and threading.current_thread() is threading.main_thread()
+
+
 async def _guarded(awaitable: Any) -> Any:
     try:
         return await awaitable
-    except (asyncio.CancelledError, KeyboardInterrupt):
+    except _Raised:  # a sync tool's BaseException, wrapped in its thread
         raise
-    except (Exception, SystemExit) as exc:  # a tool calling sys.exit() must not end the turn
+    except BaseException as exc:
+        if _users_interrupt(exc):
+            raise
         raise _Raised(exc) from None
+
+
+def _contain(exc: BaseException) -> BaseException:
+    """What an async tool's coroutine raises instead of ``exc`` (see :func:`_contained`)."""
+    if isinstance(exc, _Raised) or _users_interrupt(exc):
+        return exc
+    return _Raised(exc)
+
+
+def _contained(tool: BaseTool) -> BaseTool:
+    """A copy of an async tool whose own coroutine catches what it raises.
+
+    langchain runs a tool's coroutine in a task of its own, and asyncio lets a
+    KeyboardInterrupt or SystemExit out of a task straight through the event
+    loop, before any ``except`` of ours runs: the loop thread would die. So
+    the catch goes inside the coroutine.
+    """
+    if isinstance(tool, StructuredTool) and tool.coroutine is not None:
+        original = tool.coroutine
+
+        @functools.wraps(original)  # langchain reads its signature (callbacks, config)
+        async def coroutine(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await original(*args, **kwargs)
+            except BaseException as exc:
+                raise _contain(exc) from None
+
+        return tool.model_copy(update={"coroutine": coroutine})
+    bound = tool._arun
+
+    @functools.wraps(bound)
+    async def arun(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await bound(*args, **kwargs)
+        except BaseException as exc:
+            raise _contain(exc) from None
+
+    copy = tool.model_copy()
+    object.__setattr__(copy, "_arun", arun)  # an instance attribute shadows the method
+    return copy
 
 
 def _error_text(exc: BaseException) -> str:
@@ -262,7 +324,7 @@ async def run_tool_call(
     * no result after ``timeout`` seconds -> ``timeout``;
     * otherwise ``success`` with the result as text (see :func:`format_result`).
 
-    ``asyncio.CancelledError`` and ``KeyboardInterrupt`` propagate.
+    ``asyncio.CancelledError`` and, on the main thread, ``KeyboardInterrupt`` propagate.
     """
     started = time.perf_counter()
 
@@ -274,7 +336,7 @@ async def run_tool_call(
         return ToolOutcome(status="error", error_message=problem, execution_time_ms=elapsed())
     tool = spec.tool
     if spec.is_async:
-        pending: Any = tool.ainvoke(args)
+        pending: Any = _contained(tool).ainvoke(args)
     else:
         pending = _in_daemon_thread(tool, args)
     try:

@@ -318,3 +318,91 @@ def test_chat_cell_streams_markdown_cards_approval_and_interrupt(notebook):
     out = ChatOutput(nb, nb.run("%%chat\nStill there?", step="chat-after-interrupt"))
     out.wait_status("complete")
     nb.wait_text(out.answer.last, 'You said: "Still there?"', "the next answer")
+
+
+def test_panel_keys_streaming_footer_labels_separator_and_icons(notebook):
+    """The panel as a chat box: Shift+Enter is a new line (the cell does not run), Enter
+    sends exactly what the box shows; while a turn streams the footer says so; a long
+    first message ends with an ellipsis in the session picker, which fits; a line
+    separates the pickers from the transcript; the stop mark is an SVG that draws
+    without an emoji font; %agent history has no headings."""
+    from playwright.sync_api import expect
+
+    nb = notebook("panel-keys")
+    nb.run("%load_ext agentnb")
+    nb.run("%agent create keys")
+    nb.run("_ = %agent set keys model_kwargs.token_delay=0.02")
+    panel = Panel(nb, nb.run("%agent panel", step="agent-panel"))
+    cells = nb.cells.count()
+
+    first = "A rather long first question about penguins, their islands and bills"
+    panel.input.click()
+    nb.page.keyboard.type(first)
+    nb.page.keyboard.press("Shift+Enter")
+    nb.page.keyboard.type("and a second line")
+    expect(panel.input).to_have_value(f"{first}\nand a second line")
+    assert panel.transcript.locator(".agentnb-msg-user").count() == 0, "Shift+Enter sent"
+    assert nb.cells.count() == cells, "Shift+Enter in the panel ran the notebook's cell"
+    panel.shot("shift-enter-new-line")
+    nb.page.keyboard.press("Enter")
+    user = panel.transcript.locator(".agentnb-msg-user").last
+    nb.wait_text(user, "and a second line", "the sent two-line message")
+    expect(panel.input).to_have_value("")
+    panel.wait_idle()
+    assert "\\" not in user.inner_text()
+    stored = nb.run("from agentnb.notebook.extension import get_magics\n"
+                    "m = get_magics()\n"
+                    "print(repr([x.content for x in m.store.history(m.current_session)][0]))",
+                    step="stored-message")
+    nb.wait_text(nb.output(stored), repr(f"{first}\nand a second line"),
+                 "the stored message: the box's text, nothing added")
+
+    # the session picker: the long first message ends with "…", and the label fits
+    select = panel.root.locator(".agentnb-panel-session select")
+    label = select.evaluate("el => el.options[el.selectedIndex].text").replace("\u00a0", " ")
+    assert "…" in label and label.split(" · ")[1].endswith("…"), label
+    fits = select.evaluate("""el => {
+        const ctx = document.createElement('canvas').getContext('2d');
+        const style = getComputedStyle(el);
+        ctx.font = style.font;
+        const text = ctx.measureText(el.options[el.selectedIndex].text).width;
+        const room = el.clientWidth - parseFloat(style.paddingLeft)
+                     - parseFloat(style.paddingRight);
+        return {text, room, overflow: style.textOverflow};
+    }""")
+    assert fits["overflow"] == "ellipsis", fits
+    assert fits["text"] <= fits["room"], f"the session label is clipped: {fits}"
+
+    # a separator under the pickers, above the transcript
+    row = panel.root.locator(".agentnb-panel-pickers")
+    border = row.evaluate("el => getComputedStyle(el).borderBottomWidth + ' ' + "
+                          "getComputedStyle(el).borderBottomStyle")
+    assert border == "1px solid", border
+    below = panel.transcript.bounding_box()["y"] >= row.bounding_box()["y"] + \
+        row.bounding_box()["height"]
+    assert below, "the transcript starts above the pickers' separator"
+
+    # while the next turn streams, the footer says so (not the previous turn's figures)
+    panel.send("Tell me a story in 2000 words")
+    nb.wait_text(panel.assistant.last, re.compile(r"(\S+\s+){20}"), "the story streaming")
+    live = nb.wait_text(panel.footer, "streaming…", "the footer while the answer streams")
+    assert "last turn:" not in live and "tokens so far" in live, live
+    panel.shot("footer-streaming")
+    panel.stop_button.click()
+    panel.wait_idle()
+    footer = nb.wait_text(panel.footer, "session (2 turns)", "the footer after the turn")
+    assert "streaming" not in footer, footer
+
+    # the stop mark is an SVG with a size: it draws with no emoji font installed
+    mark = panel.transcript.locator(".agentnb-interrupted svg.agentnb-icon-stop")
+    nb.wait_for(mark, "the interrupted mark's stop icon")
+    box = mark.bounding_box()
+    assert box and box["width"] > 4 and box["height"] > 4, box
+    panel.shot("stop-icon")
+
+    history = nb.run("%agent history", step="history-no-headings")
+    nb.wait_text(nb.output(history), "and a second line", "the history")
+    assert nb.output(history).locator("h1, h2, h3, h4, h5, h6").count() == 0, \
+        "%agent history shows headings (they fill the table of contents)"
+    nb.wait_for(nb.output(history).locator(".agentnb-interrupted svg"),
+                "the interrupted mark in %agent history")
