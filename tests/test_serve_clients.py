@@ -210,7 +210,7 @@ def test_an_old_store_is_upgraded_and_its_keys_work_and_ctrl_c_stops(tmp_path):
     plain = _write_0001_store(url)
     proc = ServeProcess(url)
     try:
-        assert httpx.get(proc.url + "/health").json()["schema_revision"] == "0002"
+        assert httpx.get(proc.url + "/health").json()["schema_revision"] == "0003"
         client = openai.OpenAI(base_url=proc.url + "/v1", api_key=plain, max_retries=0)
         assert [m.id for m in client.models.list().data] == ["old"]
         reply = client.chat.completions.create(

@@ -493,8 +493,8 @@ class Repository:
         self, session_id: uuid.UUID, *, last: int | None = None, with_tool_calls: bool = True
     ) -> list[MessageRecord]:
         """A session's messages in order; ``last=N`` gives only the newest N."""
-        with self.db.read() as conn:
-            if conn.dialect.name == "duckdb":
+        if self.db.dialect == "duckdb":  # (elsewhere: no extra connection just to ask)
+            with self.db.read() as conn:
                 return _duckdb_history(conn, session_id, last, with_tool_calls)
         query = sa.select(messages_t).where(messages_t.c.session_id == session_id)
         with self.db.read() as conn:
@@ -628,6 +628,15 @@ class Repository:
     def usage(self, by: UsageBy = "agent", *, agent_id: uuid.UUID | None = None) -> list[UsageRow]:
         """Token and tool-call totals grouped by agent, session, model, day or user."""
         m, s, a, t = messages_t, sessions_t, agents_t, tool_calls_t
+        turns = sa.func.count().filter(m.c.role == "user")
+        if by == "model":
+            # Only assistant messages name a model, so a turn counts for the model of its
+            # first answer: an assistant message right after the user's message.
+            prev_role = sa.func.lag(m.c.role).over(partition_by=m.c.session_id,
+                                                  order_by=m.c.position)
+            m = sa.select(*messages_t.c, prev_role.label("prev_role")).subquery("m")
+            turns = sa.func.count().filter(sa.and_(m.c.role == "assistant",
+                                                   m.c.prev_role == "user"))
         if by == "agent":
             key = a.c.name
         elif by == "session":
@@ -647,7 +656,7 @@ class Repository:
         query = (
             sa.select(
                 key.label("key"),
-                sa.func.count().filter(m.c.role == "user").label("turns"),
+                turns.label("turns"),
                 sa.func.count().label("messages"),
                 sa.func.coalesce(sa.func.sum(m.c.input_tokens), 0).label("input_tokens"),
                 sa.func.coalesce(sa.func.sum(m.c.output_tokens), 0).label("output_tokens"),
