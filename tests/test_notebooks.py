@@ -186,8 +186,10 @@ def check_07(nb) -> None:
     again = cell_text(find(nb, "X-Agentnb-Session\": session"))
     assert "add returned 30.0." in again, again
     assert "400 " in cell_text(find(nb, "except openai.BadRequestError"))
-    history = cell_text(find(nb, "%agent history"))
-    assert "add(a=2, b=3) -> success" in history and "add returned 30.0." in history, history
+    listed = cell_text(_cell_exact(nb, "%agent sessions calc"))
+    assert "What is add(a=2, b=3)?" in listed and "Tell me a story in 12 words" in listed, listed
+    export = cell_text(find(nb, "store.export(session"))
+    assert "`add(a=2, b=3)` -> success: 5.0" in export and "add returned 30.0." in export, export
     record = cell_text(find(nb, "/api/sessions/"))
     assert "('tool', '30.0', [])" in record, record
     assert "stopped the server at http://127.0.0.1:" in cell_text(
