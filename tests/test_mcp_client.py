@@ -447,3 +447,35 @@ def test_cli_mcp_commands_and_agentnb_chat(isolated_home, tmp_path):
                     {"tool_name": "demo_pid", "server": "demo"}]
     assert set(store.agent("calc").mcp.list()) == {"demo", "github", "docs", "time"}
     store.close()
+
+
+def test_over_http_a_tool_needing_approval_is_denied_unless_the_agent_auto_approves(tmp_path):
+    """agentnb serve (the HTTP front end): nobody can answer an approval there."""
+    pytest.importorskip("fastapi")
+    import httpx
+
+    import agentnb.serve
+    from agentnb.serve.server import BackgroundServer
+
+    store = agentnb.connect(f"duckdb:///{tmp_path}/s.duckdb")
+    agent = store.create_agent("web")
+    agent.mcp.add("demo", DEMO, approve_tools=["shout"])
+    key = store.create_key("web").key
+    server = BackgroundServer(agentnb.serve.app(store), "127.0.0.1", 0).start()
+    try:
+        def ask() -> dict:
+            response = httpx.post(f"{server.url}/api/agents/web/chat", timeout=300,
+                                  headers={"Authorization": f"Bearer {key}"},
+                                  json={"message": "demo_shout(text='hi') and "
+                                                   "demo_multiply(a=2, b=3)"})
+            assert response.status_code == 200, response.text
+            return {c["tool_name"]: c for c in response.json()["tool_calls"]}
+
+        calls = ask()
+        assert calls["demo_shout"]["status"] == "denied"
+        assert calls["demo_multiply"]["output"] == "6"
+        agent.set(auto_approve=True)
+        assert ask()["demo_shout"]["output"] == "HI!"
+    finally:
+        server.stop()
+        store.close()
