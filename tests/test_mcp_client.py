@@ -174,8 +174,10 @@ def test_approval_per_tool_and_per_server(shared):
     free = agent.chat("ask_multiply(a=2, b=2)", approve=approve)
     assert free.tool_calls[0].status == "success"
     assert asked == ["ask_shout", "ask_shout"]
+    server = store.runtime.mcp.server("ask", agent.mcp.get("ask"))
     agent.mcp.add("ask", DEMO, approve=True, replace=True)
     assert agent.chat("ask_multiply(a=2, b=2)").tool_calls[0].status == "denied"  # no approver
+    assert server.starts == 1  # approval is not the server's identity: the same process
     agent.set(auto_approve=True)
     try:
         assert agent.chat("ask_multiply(a=2, b=2)").tool_calls[0].output == "4"

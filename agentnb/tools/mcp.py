@@ -434,12 +434,18 @@ class McpHub:
         self._lock = threading.Lock()
 
     def server(self, name: str, config: "McpServerConfig") -> McpServer:
-        """The server of that name and config (not started until its tools are needed)."""
-        key = (name, config.model_dump_json())
+        """The server of that name and config (not started until its tools are needed).
+
+        Approval settings are not part of what identifies a server process: changing
+        them keeps the running server (its tools are asked about from the new config).
+        """
+        key = (name, config.model_dump_json(exclude={"approve", "approve_tools"}))
         with self._lock:
             found = self._servers.get(key)
             if found is None:
                 found = self._servers[key] = McpServer(self, name, config)
+            else:
+                found.config = config
         return found
 
     def specs(self, servers: Mapping[str, "McpServerConfig"]) -> list[ToolSpec]:
