@@ -414,40 +414,58 @@ def cli(*args, env=None, check=True):
     return proc
 
 
-def test_cli_mcp_commands_and_agentnb_chat(isolated_home, tmp_path):
+def cli_here(*args) -> tuple[int, str, str]:
+    """The CLI in this process (the same main(); a subprocess only where exiting matters)."""
+    import io
+
+    from agentnb.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(args), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_cli_mcp_commands_and_agentnb_chat(isolated_home, tmp_path, monkeypatch):
     store = agentnb.connect()
     store.create_agent("calc")
     store.close()
-    cli("mcp", "add", "calc", "demo", "--", *DEMO, "--env", "AGENTNB_DEMO_VAR")
-    listed = json.loads(cli("mcp", "list", "calc", "--json").stdout)
+    code, out, err = cli_here("mcp", "add", "calc", "demo", "--", *DEMO, "--env",
+                              "AGENTNB_DEMO_VAR")
+    assert code == 0, err
+    code, out, err = cli_here("mcp", "list", "calc", "--json")
+    listed = json.loads(out)
     assert listed[0]["name"] == "demo" and listed[0]["args"] == DEMO[1:]
     assert listed[0]["env"] == {"AGENTNB_DEMO_VAR": "AGENTNB_DEMO_VAR"}
-    missing = cli("chat", "calc", "demo_multiply(a=6, b=7)", check=False)
-    assert missing.returncode == 2
-    assert missing.stderr.strip().splitlines() == [
+    monkeypatch.delenv("AGENTNB_DEMO_VAR", raising=False)
+    code, out, err = cli_here("chat", "calc", "demo_multiply(a=6, b=7)")
+    assert code == 2
+    assert err.strip().splitlines() == [
         "agentnb: error: MCP server 'demo' did not start ("
         + f"{' '.join(DEMO)}): the environment variable AGENTNB_DEMO_VAR is not set (the server "
         "takes it from agentnb's environment); set it and try again"]
+    # a real agentnb process: the server it starts is gone when it exits
     env = {**os.environ, "AGENTNB_DEMO_VAR": "1"}
-    out = cli("chat", "calc", "demo_multiply(a=6, b=7) and demo_pid()", "--json", env=env)
-    reply = json.loads(out.stdout)
+    done = cli("chat", "calc", "demo_multiply(a=6, b=7) and demo_pid()", "--json", env=env)
+    reply = json.loads(done.stdout)
     assert reply["text"].startswith("The results: demo_multiply -> 42; demo_pid -> ")
     assert reply["tool_calls"][0]["output"] == "42"
     assert wait_gone(int(reply["tool_calls"][1]["output"]))  # stopped when agentnb exited
-    listed = cli("tools", "list", "calc").stdout
-    assert "demo_*" in listed and "mcp: demo" in listed
+    code, out, err = cli_here("tools", "list", "calc")
+    assert "demo_*" in out and "mcp: demo" in out
     path = tmp_path / "mcp.json"
     path.write_text(json.dumps(MCP_JSON))
-    imported = cli("mcp", "import", "calc", str(path))
-    assert "github: env GITHUB_PERSONAL_ACCESS_TOKEN held a literal secret" in imported.stdout
-    bad = cli("mcp", "add", "calc", "x", "--url", "ftp://nope", check=False)
-    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    code, out, err = cli_here("mcp", "import", "calc", str(path))
+    assert code == 0 and "github: env GITHUB_PERSONAL_ACCESS_TOKEN held a literal secret" in out
+    code, out, err = cli_here("mcp", "add", "calc", "x", "--url", "ftp://nope")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    code, out, err = cli_here("mcp", "remove", "calc", "github")
+    assert code == 0 and "removed MCP server 'github'" in out
     store = agentnb.connect()
     rows = store.sql("select tool_name, json_extract_string(attrs, '$.server') as server "
                      "from tool_calls order by tool_name").to_dict("records")
     assert rows == [{"tool_name": "demo_multiply", "server": "demo"},
                     {"tool_name": "demo_pid", "server": "demo"}]
-    assert set(store.agent("calc").mcp.list()) == {"demo", "github", "docs", "time"}
+    assert set(store.agent("calc").mcp.list()) == {"demo", "docs", "time"}
     store.close()
 
 
