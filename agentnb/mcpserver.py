@@ -287,7 +287,8 @@ def serve(plan: "ServePlan", store: "Store", *, err: TextIO | None = None) -> in
                     return
                 await anyio.sleep(0.05)
             err.write(f"agentnb mcp serve: http://{plan.host}:{plan.port}/mcp (streamable HTTP; "
-                      "send Authorization: Bearer KEY)\n")
+                      "send Authorization: Bearer KEY, a key from agentnb keys create AGENT, "
+                      "or --admin)\n")
             err.flush()
 
     try:
