@@ -393,6 +393,13 @@ def test_notebook_mcp_commands_and_chat(shell, monkeypatch, capsys):
         agent("agent", "mcp add other --env TOKEN=sk-1 -- ls")
     removed = agent("agent", "mcp remove demo")
     assert "removed MCP server 'demo'" in removed.to_text()
+    path = Path(get_magics(shell).store.settings.home) / "mcp.json"
+    path.write_text(json.dumps(MCP_JSON))
+    imported = agent("agent", f"mcp import {path}")
+    text = imported.to_text()
+    assert "'calc' now has MCP servers github, docs, time" in text
+    assert "warning: github: env GITHUB_PERSONAL_ACCESS_TOKEN held a literal secret" in text
+    assert "ghp_literal" not in text
 
 
 def test_chat_cell_with_a_server_that_never_starts_is_one_usage_error(shell):
