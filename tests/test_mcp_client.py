@@ -506,3 +506,29 @@ def test_over_http_a_tool_needing_approval_is_denied_unless_the_agent_auto_appro
     finally:
         server.stop()
         store.close()
+
+
+def test_servers_stop_with_the_kernel(tmp_path):
+    """A real kernel (nbclient): the MCP server it started is gone when the kernel shuts down."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    sys.path.insert(0, str(TESTS.parent / "notebooks"))
+    from refresh_outputs import kernel_env
+
+    home = tmp_path / "home"
+    home.mkdir()
+    cells = [
+        "%load_ext agentnb",
+        "%agent create calc",
+        f"%agent mcp add demo -- {' '.join(DEMO)}",
+        "%%chat --format text\ndemo_pid()",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    NotebookClient(nb, timeout=300, kernel_name="python3").execute(env=kernel_env(home))
+    text = "".join(o.get("text", "") or o.get("data", {}).get("text/plain", "")
+                   for o in nb.cells[-1].outputs)
+    pid = int(text.split("demo_pid returned ")[1].split(".")[0])
+    assert wait_gone(pid)
