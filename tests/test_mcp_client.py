@@ -210,7 +210,8 @@ def test_a_server_that_never_starts_is_one_line_with_its_stderr(tmp_path):
     assert agent.sessions() == []  # nothing was created
     agent.mcp.remove("broken")
     agent.mcp.add("nothere", ["agentnb-no-such-command", "--serve"])
-    with pytest.raises(McpServerError, match=r"agentnb-no-such-command --serve\): command not found"):
+    with pytest.raises(McpServerError,
+                       match=r"agentnb-no-such-command --serve\): command not found"):
         agent.chat("hello")
     agent.mcp.remove("nothere")
     agent.mcp.add("needs", DEMO, env=["AGENTNB_TEST_UNSET_VAR"])

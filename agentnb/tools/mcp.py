@@ -348,7 +348,8 @@ class McpServer:
                 await conn.open(self.hub.start_timeout)
             except McpServerError as exc:
                 await conn.close()
-                if restarting:  # restarted once: a server that dies and will not come back stays down
+                # restarted once: a server that dies and will not come back stays down
+                if restarting:
                     self._failed = f"{exc.message} (after it stopped; not restarted again)"
                 raise
             self._conn = conn
