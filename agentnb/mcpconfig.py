@@ -269,7 +269,8 @@ class AgentMcp:
     def _store(self, servers: Mapping[str, McpServerConfig]) -> None:
         self.agent.set(mcp_servers={k: v.model_dump() for k, v in servers.items()})
 
-    def put(self, server: str, config: McpServerConfig, *, replace: bool = False) -> McpServerConfig:
+    def put(self, server: str, config: McpServerConfig, *,
+            replace: bool = False) -> McpServerConfig:
         """Add (or with ``replace``, change) a server from a ready config."""
         _check_server_name(server)
         servers = self.list()

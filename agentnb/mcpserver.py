@@ -275,6 +275,9 @@ def serve(plan: "ServePlan", store: "Store", *, err: TextIO | None = None) -> in
     import anyio
     import uvicorn
 
+    if plan.host not in ("127.0.0.1", "localhost", "::1"):
+        err.write(f"agentnb mcp serve: warning: listening on {plan.host}: keys and conversations "
+                  "travel in clear unless a TLS proxy is in front\n")
     config = uvicorn.Config(server.streamable_http_app(), host=plan.host, port=plan.port,
                             log_level="warning", lifespan="on")
     runner = uvicorn.Server(config)
@@ -287,7 +290,8 @@ def serve(plan: "ServePlan", store: "Store", *, err: TextIO | None = None) -> in
                     return
                 await anyio.sleep(0.05)
             err.write(f"agentnb mcp serve: http://{plan.host}:{plan.port}/mcp (streamable HTTP; "
-                      "send Authorization: Bearer KEY)\n")
+                      "send Authorization: Bearer KEY, a key from agentnb keys create AGENT, "
+                      "or --admin)\n")
             err.flush()
 
     try:

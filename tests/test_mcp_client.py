@@ -174,8 +174,10 @@ def test_approval_per_tool_and_per_server(shared):
     free = agent.chat("ask_multiply(a=2, b=2)", approve=approve)
     assert free.tool_calls[0].status == "success"
     assert asked == ["ask_shout", "ask_shout"]
+    server = store.runtime.mcp.server("ask", agent.mcp.get("ask"))
     agent.mcp.add("ask", DEMO, approve=True, replace=True)
     assert agent.chat("ask_multiply(a=2, b=2)").tool_calls[0].status == "denied"  # no approver
+    assert server.starts == 1  # approval is not the server's identity: the same process
     agent.set(auto_approve=True)
     try:
         assert agent.chat("ask_multiply(a=2, b=2)").tool_calls[0].output == "4"
@@ -208,7 +210,8 @@ def test_a_server_that_never_starts_is_one_line_with_its_stderr(tmp_path):
     assert agent.sessions() == []  # nothing was created
     agent.mcp.remove("broken")
     agent.mcp.add("nothere", ["agentnb-no-such-command", "--serve"])
-    with pytest.raises(McpServerError, match=r"agentnb-no-such-command --serve\): command not found"):
+    with pytest.raises(McpServerError,
+                       match=r"agentnb-no-such-command --serve\): command not found"):
         agent.chat("hello")
     agent.mcp.remove("nothere")
     agent.mcp.add("needs", DEMO, env=["AGENTNB_TEST_UNSET_VAR"])
@@ -391,6 +394,13 @@ def test_notebook_mcp_commands_and_chat(shell, monkeypatch, capsys):
         agent("agent", "mcp add other --env TOKEN=sk-1 -- ls")
     removed = agent("agent", "mcp remove demo")
     assert "removed MCP server 'demo'" in removed.to_text()
+    path = Path(get_magics(shell).store.settings.home) / "mcp.json"
+    path.write_text(json.dumps(MCP_JSON))
+    imported = agent("agent", f"mcp import {path}")
+    text = imported.to_text()
+    assert "'calc' now has MCP servers github, docs, time" in text
+    assert "warning: github: env GITHUB_PERSONAL_ACCESS_TOKEN held a literal secret" in text
+    assert "ghp_literal" not in text
 
 
 def test_chat_cell_with_a_server_that_never_starts_is_one_usage_error(shell):
@@ -412,38 +422,114 @@ def cli(*args, env=None, check=True):
     return proc
 
 
-def test_cli_mcp_commands_and_agentnb_chat(isolated_home, tmp_path):
+def cli_here(*args) -> tuple[int, str, str]:
+    """The CLI in this process (the same main(); a subprocess only where exiting matters)."""
+    import io
+
+    from agentnb.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(args), out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_cli_mcp_commands_and_agentnb_chat(isolated_home, tmp_path, monkeypatch):
     store = agentnb.connect()
     store.create_agent("calc")
     store.close()
-    cli("mcp", "add", "calc", "demo", "--", *DEMO, "--env", "AGENTNB_DEMO_VAR")
-    listed = json.loads(cli("mcp", "list", "calc", "--json").stdout)
+    code, out, err = cli_here("mcp", "add", "calc", "demo", "--", *DEMO, "--env",
+                              "AGENTNB_DEMO_VAR")
+    assert code == 0, err
+    code, out, err = cli_here("mcp", "list", "calc", "--json")
+    listed = json.loads(out)
     assert listed[0]["name"] == "demo" and listed[0]["args"] == DEMO[1:]
     assert listed[0]["env"] == {"AGENTNB_DEMO_VAR": "AGENTNB_DEMO_VAR"}
-    missing = cli("chat", "calc", "demo_multiply(a=6, b=7)", check=False)
-    assert missing.returncode == 2
-    assert missing.stderr.strip().splitlines() == [
+    monkeypatch.delenv("AGENTNB_DEMO_VAR", raising=False)
+    code, out, err = cli_here("chat", "calc", "demo_multiply(a=6, b=7)")
+    assert code == 2
+    assert err.strip().splitlines() == [
         "agentnb: error: MCP server 'demo' did not start ("
         + f"{' '.join(DEMO)}): the environment variable AGENTNB_DEMO_VAR is not set (the server "
         "takes it from agentnb's environment); set it and try again"]
+    # a real agentnb process: the server it starts is gone when it exits
     env = {**os.environ, "AGENTNB_DEMO_VAR": "1"}
-    out = cli("chat", "calc", "demo_multiply(a=6, b=7) and demo_pid()", "--json", env=env)
-    reply = json.loads(out.stdout)
+    done = cli("chat", "calc", "demo_multiply(a=6, b=7) and demo_pid()", "--json", env=env)
+    reply = json.loads(done.stdout)
     assert reply["text"].startswith("The results: demo_multiply -> 42; demo_pid -> ")
     assert reply["tool_calls"][0]["output"] == "42"
     assert wait_gone(int(reply["tool_calls"][1]["output"]))  # stopped when agentnb exited
-    listed = cli("tools", "list", "calc").stdout
-    assert "demo_*" in listed and "mcp: demo" in listed
+    code, out, err = cli_here("tools", "list", "calc")
+    assert "demo_*" in out and "mcp: demo" in out
     path = tmp_path / "mcp.json"
     path.write_text(json.dumps(MCP_JSON))
-    imported = cli("mcp", "import", "calc", str(path))
-    assert "github: env GITHUB_PERSONAL_ACCESS_TOKEN held a literal secret" in imported.stdout
-    bad = cli("mcp", "add", "calc", "x", "--url", "ftp://nope", check=False)
-    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    code, out, err = cli_here("mcp", "import", "calc", str(path))
+    assert code == 0 and "github: env GITHUB_PERSONAL_ACCESS_TOKEN held a literal secret" in out
+    code, out, err = cli_here("mcp", "add", "calc", "x", "--url", "ftp://nope")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    code, out, err = cli_here("mcp", "remove", "calc", "github")
+    assert code == 0 and "removed MCP server 'github'" in out
     store = agentnb.connect()
     rows = store.sql("select tool_name, json_extract_string(attrs, '$.server') as server "
                      "from tool_calls order by tool_name").to_dict("records")
     assert rows == [{"tool_name": "demo_multiply", "server": "demo"},
                     {"tool_name": "demo_pid", "server": "demo"}]
-    assert set(store.agent("calc").mcp.list()) == {"demo", "github", "docs", "time"}
+    assert set(store.agent("calc").mcp.list()) == {"demo", "docs", "time"}
     store.close()
+
+
+def test_over_http_a_tool_needing_approval_is_denied_unless_the_agent_auto_approves(tmp_path):
+    """agentnb serve (the HTTP front end): nobody can answer an approval there."""
+    pytest.importorskip("fastapi")
+    import httpx
+
+    import agentnb.serve
+    from agentnb.serve.server import BackgroundServer
+
+    store = agentnb.connect(f"duckdb:///{tmp_path}/s.duckdb")
+    agent = store.create_agent("web")
+    agent.mcp.add("demo", DEMO, approve_tools=["shout"])
+    key = store.create_key("web").key
+    server = BackgroundServer(agentnb.serve.app(store), "127.0.0.1", 0).start()
+    try:
+        def ask() -> dict:
+            response = httpx.post(f"{server.url}/api/agents/web/chat", timeout=300,
+                                  headers={"Authorization": f"Bearer {key}"},
+                                  json={"message": "demo_shout(text='hi') and "
+                                                   "demo_multiply(a=2, b=3)"})
+            assert response.status_code == 200, response.text
+            return {c["tool_name"]: c for c in response.json()["tool_calls"]}
+
+        calls = ask()
+        assert calls["demo_shout"]["status"] == "denied"
+        assert calls["demo_multiply"]["output"] == "6"
+        agent.set(auto_approve=True)
+        assert ask()["demo_shout"]["output"] == "HI!"
+    finally:
+        server.stop()
+        store.close()
+
+
+def test_servers_stop_with_the_kernel(tmp_path):
+    """A real kernel (nbclient): the MCP server it started is gone when the kernel shuts down."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    sys.path.insert(0, str(TESTS.parent / "notebooks"))
+    from refresh_outputs import kernel_env
+
+    home = tmp_path / "home"
+    home.mkdir()
+    cells = [
+        "%load_ext agentnb",
+        "%agent create calc",
+        f"%agent mcp add demo -- {' '.join(DEMO)}",
+        "%%chat --format text\ndemo_pid()",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    NotebookClient(nb, timeout=300, kernel_name="python3").execute(env=kernel_env(home))
+    text = "".join(o.get("text", "") or o.get("data", {}).get("text/plain", "")
+                   for o in nb.cells[-1].outputs)
+    pid = int(text.split("demo_pid returned ")[1].split(".")[0])
+    assert wait_gone(pid)

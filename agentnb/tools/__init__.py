@@ -7,6 +7,8 @@
   ``run_python`` (needs approval) and ``query_store``, made from what they need.
 * :func:`run_tool_call`: validate, run with a timeout, and turn the result or
   the error into a :class:`ToolOutcome` the model can read.
+* :mod:`.mcp`: the tools of an agent's MCP servers (``McpHub``, one per runtime;
+  imported on first use, never from here).
 """
 
 from .builtins import BUILTIN_TOOL_NAMES, builtin_tools, check_store_query

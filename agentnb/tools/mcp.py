@@ -348,7 +348,8 @@ class McpServer:
                 await conn.open(self.hub.start_timeout)
             except McpServerError as exc:
                 await conn.close()
-                if restarting:  # restarted once: a server that dies and will not come back stays down
+                # restarted once: a server that dies and will not come back stays down
+                if restarting:
                     self._failed = f"{exc.message} (after it stopped; not restarted again)"
                 raise
             self._conn = conn
@@ -434,12 +435,18 @@ class McpHub:
         self._lock = threading.Lock()
 
     def server(self, name: str, config: "McpServerConfig") -> McpServer:
-        """The server of that name and config (not started until its tools are needed)."""
-        key = (name, config.model_dump_json())
+        """The server of that name and config (not started until its tools are needed).
+
+        Approval settings are not part of what identifies a server process: changing
+        them keeps the running server (its tools are asked about from the new config).
+        """
+        key = (name, config.model_dump_json(exclude={"approve", "approve_tools"}))
         with self._lock:
             found = self._servers.get(key)
             if found is None:
                 found = self._servers[key] = McpServer(self, name, config)
+            else:
+                found.config = config
         return found
 
     def specs(self, servers: Mapping[str, "McpServerConfig"]) -> list[ToolSpec]:
