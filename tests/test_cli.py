@@ -249,8 +249,10 @@ def test_init_creates_then_reports_up_to_date(home, capsys):
 
 
 def test_db_current_upgrade_downgrade_cycle(home, capsys):
-    code, out, _ = run(capsys, "db", "current")
-    assert code == 0 and out.startswith("none")
+    # no store yet: a reading command says so and creates none (issue 9, item 6)
+    code, out, err = run(capsys, "db", "current")
+    assert_user_error(code, out, err, "no agentnb store at")
+    assert not (home / "agentnb.duckdb").exists()
 
     code, out, _ = run(capsys, "db", "upgrade")
     assert code == 0
@@ -292,6 +294,7 @@ def test_db_downgrade_removes_the_tables(home, capsys, seeded):
 
 @pytest.mark.parametrize("argv", [["db", "upgrade", "nope"], ["db", "downgrade", "zzz9"]])
 def test_unknown_revision_is_a_user_error(home, capsys, argv):
+    assert run(capsys, "init")[0] == 0
     code, out, err = run(capsys, *argv)
     assert_user_error(code, out, err, repr(argv[-1]))
 
@@ -459,6 +462,7 @@ def test_agents_show_counts(seeded, capsys):
 
 
 def test_empty_agent_list(home, capsys):
+    assert run(capsys, "init")[0] == 0
     code, out, err = run(capsys, "agents", "list")
     assert code == 0 and out == "" and "no agents yet" in err
     code, out, _ = run(capsys, "agents", "list", "--json")
@@ -1003,6 +1007,7 @@ HEAVY = ("langchain_core", "langchain", "pandas", "ipywidgets", "IPython", "fast
 @pytest.mark.parametrize("argv", [["--help"], ["agents", "list"], ["sessions", "list", "--json"],
                                   ["usage"], ["templates", "list"], ["config", "show"]])
 def test_cli_does_not_import_heavy_modules(home, argv):
+    assert main(["init"]) == 0  # reading commands need a store (they create none)
     code = (
         "import sys, contextlib, io\n"
         "from agentnb.cli import main\n"
