@@ -42,5 +42,7 @@ def test_workers_serve_one_postgresql_store(postgres_url):
         listed = {str(s.session.id) for s in store.sessions("calc")}
         assert sessions <= listed
         assert all(s.messages == 2 for s in store.sessions("calc"))
+        # who did what: each session is recorded for the API key's name
+        assert {s.session.user_id for s in store.sessions("calc")} == {"default"}
     finally:
         store.close()
