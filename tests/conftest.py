@@ -169,7 +169,13 @@ def pytest_sessionfinish(session, exitstatus):
     import atexit
     import gc
 
-    shells = [o for o in gc.get_objects() if isinstance(o, mod.InteractiveShell)]
+    shells = []
+    for o in gc.get_objects():
+        try:
+            if isinstance(o, mod.InteractiveShell):
+                shells.append(o)
+        except ReferenceError:  # a weakref.proxy whose object is gone (tqdm makes some)
+            pass
     for sh in shells:
         atexit.unregister(sh.atexit_operations)
         hm = getattr(sh, "history_manager", None)

@@ -147,8 +147,8 @@ def pg_store(postgres_url):
     ("select name from agents where name = (select pg_read_file('/etc/hostname'))",
      "pg_read_file() is not allowed"),
     ("copy agents to '/tmp/agents.csv'", "not COPY statements"),
-    # a write inside a SELECT passes DuckDB's parser; the server's READ ONLY refuses it
-    ("with x as (delete from agents returning *) select * from x", "read-only transaction"),
+    # a write inside a SELECT: the statement check refuses it, else the READ ONLY transaction
+    ("with x as (delete from agents returning *) select * from x", "read-only"),
 ])
 def test_query_store_refuses_the_servers_files_on_postgresql(pg_store, sql, fragment):
     """The model's tool refuses PostgreSQL's file, settings and SQL-as-text functions
@@ -225,47 +225,6 @@ def test_a_team_on_one_store_keeps_its_members_conversations_apart(postgres_url,
     assert usage == {"alice": 2, "bob": 1}
     assert main(["sessions", "list", "--user", "carol"]) == 0
     assert "no sessions of user carol" in capsys.readouterr().err
-
-
-@pytest.mark.slow
-def test_serve_with_several_workers_on_postgresql(postgres_url):
-    """``agentnb serve --workers 2`` on a PostgreSQL store: concurrent OpenAI-client turns
-    are all answered and stored (each a session recorded for the key's name), by more
-    than one worker process."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    import httpx
-    import openai
-
-    from .serve_helpers import ServeProcess, make_keys, setup_store
-
-    store = setup_store(postgres_url)
-    keys, _ = make_keys(store)
-    store.close()
-    proc = ServeProcess(postgres_url, "calc", "--workers", "2")
-    try:
-        client = openai.OpenAI(base_url=proc.url + "/v1", api_key=keys["calc"], max_retries=0,
-                               http_client=httpx.Client(timeout=120))
-
-        def turn(i: int) -> str:
-            reply = client.chat.completions.create(
-                model="calc", messages=[{"role": "user", "content": f"question {i}"}])
-            return reply.choices[0].message.content
-
-        with ThreadPoolExecutor(8) as pool:
-            answers = list(pool.map(turn, range(16)))
-        assert all(f'"question {i}"' in a for i, a in enumerate(answers)), answers
-        import psutil
-
-        workers = psutil.Process(proc.proc.pid).children(recursive=True)
-        assert len([w for w in workers if "python" in w.name().lower()]) >= 2, workers
-    finally:
-        proc.stop()
-    with agentnb.connect(postgres_url) as check:
-        sessions = check.sessions("calc", limit=100)
-        assert len(sessions) == 16 and {s.turns for s in sessions} == {1}
-        assert {s.session.user_id for s in sessions} == {"calc-key"}
-        assert [(r.key, r.turns) for r in check.usage("user")] == [("calc-key", 16)]
 
 
 #: Opens a store (creating its schema if it has none) and writes one agent.
