@@ -182,9 +182,9 @@ class Store:
         written in one transaction verified by row counts and id checksums; this
         store is only read. ``progress(table, done, total)`` is called per batch.
         """
-        from .store.copy import copy_store
+        from .store.copy import copy_store, open_target
 
-        target = Database(url, lock_timeout=self.settings.lock_timeout)
+        target = open_target(url, lock_timeout=self.settings.lock_timeout)
         try:
             return copy_store(self._db, target, merge=merge, progress=progress)
         finally:

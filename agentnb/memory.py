@@ -136,7 +136,7 @@ def convert_turns(
             converted = memo[key] = turn_to_messages(t)
         out.append(converted)
     if len(memo) > 2 * len(keys) + 16:
-        kept = {k: memo[k] for k in keys if k in memo}
+        kept = {k: memo[k] for k in (*keys, _SYSTEM, "token counts") if k in memo}
         memo.clear()
         memo.update(kept)
     if history:
@@ -260,7 +260,7 @@ def build_context(
         system_text = (
             system_text + "\n\n" if system_text else ""
         ) + f"Summary of the earlier conversation:\n{summary}"
-    head: list[BaseMessage] = [SystemMessage(system_text)] if system_text else []
+    head: list[BaseMessage] = [_system_message(system_text, memo)] if system_text else []
     tail: list[BaseMessage] = [new_message] if new_message is not None else []
     turns = [t for t in convert_turns(history, memo) if t]
     token_memo = None
@@ -272,6 +272,21 @@ def build_context(
         stats["turns"] = len(turns)
         stats["kept"] = len(kept)
     return head + [m for t in kept for m in t] + tail
+
+
+def _system_message(text: str, memo: dict | None) -> SystemMessage:
+    """The system message, the same object from turn to turn while its text stays (a
+    model that remembers what it has seen, like the offline one's counter, sees the
+    context grow instead of a new context)."""
+    if memo is None:
+        return SystemMessage(text)
+    found = memo.get(_SYSTEM)
+    if found is None or found.content != text:
+        found = memo[_SYSTEM] = SystemMessage(text)
+    return found
+
+
+_SYSTEM = "system message"
 
 
 def needs_older_history(memory: MemoryConfig, stats: dict) -> bool:

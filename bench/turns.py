@@ -935,7 +935,12 @@ def child_main(args: argparse.Namespace) -> None:
     agent_id = uuid.UUID(args.child_agent)
     out: dict[str, Any] = {"workload": args.child}
     t_start = time.perf_counter()
-    if args.child in ("floor", "floor+model"):
+    # "... release": the file is let go after every turn (a notebook whose turns come
+    # seconds apart: the holder closes it after idle_release), so every turn opens it
+    # and every close checkpoints
+    release = args.child.endswith(" release")
+    turns_n = args.release_turns if release else args.turns
+    if args.child.startswith("floor"):
         if args.child == "floor+model":
             # what the user's own code holds in the agentnb run: the langchain-core model
             fake_chat_model().invoke("Please add(a=1, b=1)")
@@ -945,8 +950,13 @@ def child_main(args: argparse.Namespace) -> None:
             floor.turn(-1000 - i)
         session = floor.new_session()
         times = []
-        for i in range(args.turns):
+        for i in range(turns_n):
             t0 = time.perf_counter()
+            if release:
+                import duckdb
+
+                floor.con.close()
+                floor.con = duckdb.connect(str(path))
             floor.turn(i)
             times.append((time.perf_counter() - t0) * 1000)
         floor.close()
@@ -955,7 +965,11 @@ def child_main(args: argparse.Namespace) -> None:
         import agentnb
 
         runner = agentnb_fake_runner("agentnb", work, template, warmup=args.warmup)
-        runner.run(args.turns)
+        if release:  # what the holder's reaper does after idle_release, done at once
+            holder = runner.close.__self__._db.holder
+            turn = runner.turn
+            runner.turn = lambda i: (holder.release(), turn(i))[1]
+        runner.run(turns_n)
         times = runner.times
         path = work / "agentnb.duckdb"
         store_sid = None
@@ -994,7 +1008,8 @@ def run_child(kind: str, work: Path, template: Path, agent_id: uuid.UUID, args) 
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind,
            "--child-work", str(work), "--child-template", str(template),
            "--child-agent", str(agent_id), "--turns", str(args.turns),
-           "--warmup", str(args.warmup), "--reloads", str(args.reloads)]
+           "--warmup", str(args.warmup), "--reloads", str(args.reloads),
+           "--release-turns", str(args.release_turns)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     for line in proc.stdout.splitlines():
         if line.startswith("CHILD-JSON "):
@@ -1058,9 +1073,10 @@ def bench_floor(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     # 3. separate processes: peak RSS, file size (twice each), reload
     procs = []
     for rep in range(2 if "procs" in parts else 0):
-        kinds = ("agentnb", "floor", "floor+model")
+        kinds = ("agentnb", "floor", "floor+model", "agentnb release", "floor release")
         for kind in (kinds if rep == 0 else kinds[::-1]):
-            res = run_child(kind, work / f"child-{kind}-{rep}", template, agent_id, args)
+            res = run_child(kind, work / f"child-{kind.replace(' ', '-')}-{rep}", template,
+                            agent_id, args)
             res["rep"] = rep
             procs.append(res)
     out["processes"] = procs
@@ -1110,13 +1126,13 @@ def report_floor(res: dict[str, Any]) -> dict[str, Any]:
               f"{pr.get('flat', 0):>8.2f}{pr.get('flat_cpu', 0):>7.2f}"
               + ("" if not r.get("wrong_answers") else f"  {r['wrong_answers']} WRONG"))
     print("\n  separate processes (warm-up + timed turns, then reloads)")
-    print(f"  {'process':<12}{'rep':>4}{'turn med':>10}{'peak RSS MB':>13}{'file MB':>9}"
+    print(f"  {'process':<16}{'rep':>4}{'turn med':>10}{'peak RSS MB':>13}{'file MB':>9}"
           f"{'file bytes':>12}{'reload ms':>11}")
     for p in res["processes"]:
         if "error" in p:
-            print(f"  {p.get('workload', '?'):<12}ERROR {p['error']}")
+            print(f"  {p.get('workload', '?'):<16}ERROR {p['error']}")
             continue
-        print(f"  {p['workload']:<12}{p['rep']:>4}{p['turn']['median_ms']:>10.2f}"
+        print(f"  {p['workload']:<16}{p['rep']:>4}{p['turn']['median_ms']:>10.2f}"
               f"{p['peak_rss_mb']:>13.1f}{p['file_mb']:>9.3f}{p['file_bytes']:>12}"
               f"{p['reload']['median_ms']:>11.2f}")
     ok = [p for p in res["processes"] if "error" not in p]
@@ -1147,6 +1163,15 @@ def report_floor(res: dict[str, Any]) -> dict[str, Any]:
         ratios["file_same_each_run"] = len({p["file_bytes"] for p in a}) == 1
         ratios["reload_x_floor"] = round(med([p["reload"]["median_ms"] for p in a])
                                          / med([p["reload"]["median_ms"] for p in f]), 2)
+        ar = [p for p in ok if p["workload"] == "agentnb release"]
+        fr = [p for p in ok if p["workload"] == "floor release"]
+        if ar and fr:
+            ratios["file_x_floor_release_each_turn"] = round(
+                med([p["file_bytes"] for p in ar]) / med([p["file_bytes"] for p in fr]), 2)
+            ratios["file_same_each_run_release"] = len({p["file_bytes"] for p in ar}) == 1
+            ratios["turn_x_floor_release_each_turn"] = round(
+                med([p["turn"]["median_ms"] for p in ar])
+                / med([p["turn"]["median_ms"] for p in fr]), 2)
     ratios["flat_max"] = max((r["flat"] for r in res["flat"].values() if r.get("flat")),
                              default=None)
     ratios["flat_cpu_max"] = max((r["flat_cpu"] for r in res["flat"].values()
@@ -1267,6 +1292,8 @@ def main() -> None:
     ap.add_argument("--only", default="", help="comma-separated groups to run (the others "
                     "are skipped): floor,compare,prefilled,map")
     ap.add_argument("--reloads", type=int, default=5, help="reloads per floor process")
+    ap.add_argument("--release-turns", type=int, default=100,
+                    help="turns of the processes that let the file go after every turn")
     ap.add_argument("--first-sessions", type=int, default=5,
                     help="new sessions whose first 20 turns are timed (floor group)")
     ap.add_argument("--floor-parts", default="turns,flat,procs",

@@ -240,12 +240,12 @@ def test_init_creates_then_reports_up_to_date(home, capsys):
     code, out, _ = run(capsys, "init")
     assert code == 0
     assert f"duckdb:///{home / 'agentnb.duckdb'}" in out
-    assert "0002 (created)" in out
+    assert "0003 (created)" in out
     assert (home / "agentnb.duckdb").is_file()
 
     code, out, _ = run(capsys, "init")
     assert code == 0
-    assert "0002 (up to date)" in out
+    assert "0003 (up to date)" in out
 
 
 def test_db_current_upgrade_downgrade_cycle(home, capsys):
@@ -256,26 +256,26 @@ def test_db_current_upgrade_downgrade_cycle(home, capsys):
 
     code, out, _ = run(capsys, "db", "upgrade")
     assert code == 0
-    assert out.strip() == "upgraded: base (empty) -> 0002"
+    assert out.strip() == "upgraded: base (empty) -> 0003"
 
     code, out, _ = run(capsys, "db", "current", "--json")
     assert json.loads(out) == {
-        "url": f"duckdb:///{home / 'agentnb.duckdb'}", "revision": "0002", "head": "0002",
+        "url": f"duckdb:///{home / 'agentnb.duckdb'}", "revision": "0003", "head": "0003",
         "is_head": True,
     }
 
     code, out, _ = run(capsys, "db", "downgrade", "base")
     assert code == 0
-    assert out.strip() == "downgraded: 0002 -> base (empty)"
+    assert out.strip() == "downgraded: 0003 -> base (empty)"
     code, out, _ = run(capsys, "db", "current")
     assert out.startswith("none")
 
     code, out, _ = run(capsys, "db", "upgrade", "head")
-    assert code == 0 and "-> 0002" in out
+    assert code == 0 and "-> 0003" in out
     code, out, _ = run(capsys, "db", "upgrade", "head")
-    assert out.strip() == "already at 0002"
+    assert out.strip() == "already at 0003"
     code, out, _ = run(capsys, "db", "current")
-    assert out.strip() == "0002 (head)"
+    assert out.strip() == "0003 (head)"
     # the upgraded store works
     assert run(capsys, "agents", "create", "after-upgrade")[0] == 0
 
@@ -858,7 +858,7 @@ def test_sqlite_store_via_db_option(home, capsys, tmp_path):
     db_file = tmp_path / "sub" / "team.db"
     url = f"sqlite:///{db_file}"
     code, out, _ = run(capsys, "--db", url, "init")
-    assert code == 0 and url in out and "0002" in out
+    assert code == 0 and url in out and "0003" in out
     assert db_file.is_file()
     # --db is accepted after the subcommand too
     assert run(capsys, "agents", "create", "lite", "--db", url)[0] == 0

@@ -311,3 +311,17 @@ def test_converted_turns_grow_with_the_session(duck_store):
     # a history that grew by a part that does not start a turn is converted whole
     odd = mem.convert_turns(history[:13], {})
     assert odd == mem.convert_turns(history[:13])
+
+
+def test_context_keeps_its_objects_from_turn_to_turn(duck_store):
+    """With the memo, the next turn's context starts with the same message objects (the
+    system message included), so a model that remembers what it counted (the offline
+    model) counts only the new part."""
+    _, history = _store_turns(duck_store, 6, with_tool=False)
+    memo: dict = {}
+    cfg = MemoryConfig(strategy="full")
+    first = mem.build_context(cfg, "sys", history[:-2], HumanMessage("a"), memo=memo)
+    second = mem.build_context(cfg, "sys", history, HumanMessage("b"), memo=memo)
+    assert all(x is y for x, y in zip(first[:-1], second))
+    changed = mem.build_context(cfg, "other", history, HumanMessage("c"), memo=memo)
+    assert changed[0].content == "other" and changed[0] is not second[0]

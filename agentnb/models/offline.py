@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from itertools import compress, count
+from operator import is_not
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -235,9 +237,9 @@ class OfflineChatModel(BaseChatModel):
         start = 0
         if prev is not None:
             old = prev.messages
-            limit = min(len(old), len(messages))
-            while start < limit and old[start] is messages[start]:
-                start += 1
+            # the first index where they differ, found in C (compress/map), not a Python loop
+            start = next(compress(count(), map(is_not, old, messages)),
+                         min(len(old), len(messages)))
         scan = _Scan.extend(prev, start, messages)
         if remember:
             self._scanned = scan

@@ -35,6 +35,36 @@ _MODEL_SPEC = re.compile(r"^(offline|[A-Za-z][A-Za-z0-9_.-]*:\S+)$")
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+._-]*://")
 
 
+#: What the first %%chat imports that the %agent command opening the store did not.
+_TURN_MODULES = ("agentnb.engine", "agentnb.tools", "agentnb.models", "agentnb.notebook.chat")
+
+
+def _warm_up_turns() -> None:
+    """Import the turn's modules in a daemon thread, once the store is open.
+
+    The first ``%%chat`` of a notebook otherwise imports them before its
+    first token (~0.1-0.3 s); the store being open means a turn is coming,
+    and the user is reading or typing meanwhile. Nothing of ipywidgets; a
+    failure is left for the turn to report.
+    """
+    import sys
+    import threading
+
+    if all(name in sys.modules for name in _TURN_MODULES):
+        return
+
+    def run() -> None:
+        import importlib
+
+        for name in _TURN_MODULES:
+            try:
+                importlib.import_module(name)
+            except Exception:  # the turn imports it again and says what is wrong
+                return
+
+    threading.Thread(target=run, name="agentnb-warm-up", daemon=True).start()
+
+
 @magics_class
 class AgentMagics(Magics, Configurable):
     """The ``%agent`` line magic; configure with ``%config AgentMagics.<name> = value``."""
@@ -146,8 +176,10 @@ class AgentMagics(Magics, Configurable):
         with user_errors():
             # built-in tools (list_variables, describe_variable, run_python) and tools
             # named in an agent's config resolve from the notebook's namespace
-            return connect(self.database_url or None,
-                           namespace=getattr(self.shell, "user_ns", None))
+            store = connect(self.database_url or None,
+                            namespace=getattr(self.shell, "user_ns", None))
+        _warm_up_turns()
+        return store
 
     @property
     def store(self) -> "Store":

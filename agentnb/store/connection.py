@@ -269,7 +269,10 @@ def create_store_engine(url: str, lock_timeout: float = 30.0) -> Engine:
     if backend == "duckdb":
         # NullPool: closing our Connection really closes the DuckDB connection,
         # which is what releases the file lock. The holder does the pooling.
-        engine = sa.create_engine(url, poolclass=NullPool)
+        # duckdb_dialect: duckdb-engine's dialect without DuckDB's default database.
+        from .duckdb_dialect import DRIVER
+
+        engine = sa.create_engine(parsed.set(drivername=f"duckdb+{DRIVER}"), poolclass=NullPool)
 
         @sa.event.listens_for(engine, "connect")
         def _duckdb_lockdown(dbapi_conn, _record):

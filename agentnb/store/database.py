@@ -18,11 +18,11 @@ from ..config import mask_url
 from ..errors import ConfigError, StoreLockedError, StoreUnavailableError
 
 from .connection import ConnectionHolder, damaged_error, store_file, unavailable_error
-from .pool import PooledHolder, is_server_url
+from .pool import PooledHolder, is_server_url, migration_lock
 
 #: The newest schema revision of this agentnb (tests check it is alembic's head).
 #: Comparing with it avoids importing alembic when a store is already current.
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
 
 
 class Database:
@@ -104,7 +104,8 @@ class Database:
                 if conn.in_transaction():
                     conn.rollback()
                 if current != migrate.head_revision() and self.auto_upgrade:
-                    migrate.upgrade(conn, "head")
+                    with migration_lock(conn):  # a server: one process migrates at a time
+                        migrate.upgrade(conn, "head")
             self._schema_checked = True
 
     @contextmanager

@@ -493,8 +493,8 @@ class Repository:
         self, session_id: uuid.UUID, *, last: int | None = None, with_tool_calls: bool = True
     ) -> list[MessageRecord]:
         """A session's messages in order; ``last=N`` gives only the newest N."""
-        with self.db.read() as conn:
-            if conn.dialect.name == "duckdb":
+        if self.db.dialect == "duckdb":  # (elsewhere: no extra connection just to ask)
+            with self.db.read() as conn:
                 return _duckdb_history(conn, session_id, last, with_tool_calls)
         query = sa.select(messages_t).where(messages_t.c.session_id == session_id)
         with self.db.read() as conn:
@@ -601,23 +601,28 @@ class Repository:
         if not isinstance(plain, str) or not plain.startswith(keymat.KEY_PREFIX):
             return None
         digest = keymat.hash_key(plain)
-        query = sa.select(api_keys_t).where(
-            api_keys_t.c.key_hash == digest, api_keys_t.c.is_active.is_(True))
         with self.db.read() as conn:
-            row = conn.execute(query).first()
-        if row is None or not keymat.hashes_match(plain, row.key_hash):
+            if conn.dialect.name == "duckdb":  # every HTTP request reads it: no SQL compilation
+                row = _duckdb_row(conn, api_keys_t, "key_hash", digest)
+                if row is not None and not row["is_active"]:
+                    row = None
+            else:
+                found = conn.execute(sa.select(api_keys_t).where(
+                    api_keys_t.c.key_hash == digest, api_keys_t.c.is_active.is_(True))).first()
+                row = dict(found._mapping) if found is not None else None
+        if row is None or not keymat.hashes_match(plain, row["key_hash"]):
             return None
         now = utcnow()
-        last = row.last_used_at
+        last = row["last_used_at"]
         if last is not None and last.tzinfo is None:
             last = last.replace(tzinfo=now.tzinfo)
         if last is not None and now - last < LAST_USED_EVERY:
-            return ApiKeyRecord.model_validate(row._mapping)
+            return ApiKeyRecord.model_validate(row)
         with self.db.write() as conn:
             conn.execute(
-                api_keys_t.update().where(api_keys_t.c.id == row.id).values(last_used_at=now)
+                api_keys_t.update().where(api_keys_t.c.id == row["id"]).values(last_used_at=now)
             )
-        return ApiKeyRecord.model_validate({**row._mapping, "last_used_at": now})
+        return ApiKeyRecord.model_validate({**row, "last_used_at": now})
 
     # -- usage ----------------------------------------------------------------
     def usage(self, by: UsageBy = "agent", *, agent_id: uuid.UUID | None = None) -> list[UsageRow]:
