@@ -42,7 +42,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from .errors import InvalidValueError
 from .schemas import AgentConfig, MemoryConfig
-from .text import did_you_mean, excerpt, looks_like_secret
+from .text import did_you_mean, excerpt, looks_like_secret, mask_urls
 
 
 class _Unset:
@@ -246,6 +246,10 @@ def check_model_settings(spec: str, settings: Mapping[str, Any]) -> None:
             raise InvalidValueError(
                 f"model setting {key!r} looks like a secret; secrets come from environment "
                 "variables only (name one with api_key_env=VARIABLE)")
+        if isinstance(value, str) and mask_urls(value) != value:
+            raise InvalidValueError(
+                f"model setting {key!r} is a URL with a secret in it ({mask_urls(value)}); "
+                "secrets are never stored: give the key through api_key_env=VARIABLE")
         annotation = fields.get(key) if fields is not None else _GENERIC_TYPES.get(key)
         if fields is not None and key not in fields:
             hint = did_you_mean(key, fields)

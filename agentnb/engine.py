@@ -48,7 +48,7 @@ from .events import (
 )
 from .schemas import AgentRecord, MessageRecord, NewMessage, NewToolCall, ToolCallRecord
 from .store.types import utcnow
-from .errors import error_text
+from .errors import InvalidValueError, error_text
 
 if TYPE_CHECKING:  # pragma: no cover
     from .store import Repository
@@ -65,6 +65,21 @@ MAX_MODEL_RETRIES = 3
 RETRY_BASE_DELAY = 0.5
 _RETRYABLE_NAMES = ("RateLimit", "Timeout", "APIConnection", "ServiceUnavailable", "Overloaded",
                     "InternalServerError", "ConnectError", "ReadError")
+
+
+def _bind_tools(model: Any, req: "TurnRequest") -> Any:
+    """``model.bind_tools(...)``, or a one-line error saying what to do when it cannot."""
+    try:
+        return model.bind_tools([t.tool for t in req.tools])
+    except (NotImplementedError, AttributeError) as exc:
+        if isinstance(exc, AttributeError) and hasattr(model, "bind_tools"):
+            raise
+        names = ", ".join(t.name for t in req.tools)
+        raise InvalidValueError(
+            f"the model {req.model_name!r} ({type(model).__name__}) cannot call tools (it has "
+            f"no bind_tools), but agent {req.agent.name!r} has tools ({names}): choose a model "
+            "with tool calling for this agent, or remove its tools"
+        ) from None
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -380,7 +395,7 @@ class Engine:
         cfg = req.agent.config
         model = req.model
         if req.tools:
-            model = model.bind_tools([t.tool for t in req.tools])
+            model = _bind_tools(model, req)
         by_name = {t.name: t for t in req.tools}
         messages = list(context)
         for _iteration in range(cfg.max_iterations):

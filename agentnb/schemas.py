@@ -97,6 +97,17 @@ class McpServerConfig(BaseModel):
                     "stored")
         return value
 
+    @field_validator("url")
+    @classmethod
+    def _no_secret_in_url(cls, value: str | None) -> str | None:
+        from .text import mask_urls
+
+        if value and mask_urls(value) != value:
+            raise ValueError(
+                f"the URL {mask_urls(value)} holds a secret; secrets are never stored: send it "
+                "in a header from an environment variable (--header NAME=VAR)")
+        return value
+
     @field_validator("headers")
     @classmethod
     def _header_templates(cls, value: dict[str, str]) -> dict[str, str]:

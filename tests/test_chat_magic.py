@@ -371,18 +371,41 @@ def test_no_stdin_means_denied(shell, nb, monkeypatch):
 # -- interruption ----------------------------------------------------------------------------
 
 
-def test_interrupt_keeps_the_partial_answer_marked(shell, nb):
+def test_interrupt_keeps_the_partial_answer_marked(shell, nb, monkeypatch):
+    from agentnb.models import OfflineChatModel
+
     store = nb.store
     store.create_agent("slow", model="offline", model_kwargs={"token_delay": 0.005})
     shell.run_line_magic("agent", "use slow")
-    timer = threading.Timer(0.8, _thread.interrupt_main)
-    timer.start()
+    # Interrupt once the answer has begun to stream (an event, not a delay: on a busy
+    # machine a fixed delay can land before the first token).
+    streaming = threading.Event()
+    chunks = OfflineChatModel._chunks
+
+    def signalling_chunks(self, plan, kwargs):
+        for i, chunk in enumerate(chunks(self, plan, kwargs)):
+            if i == 3:
+                streaming.set()
+            yield chunk
+
+    monkeypatch.setattr(OfflineChatModel, "_chunks", signalling_chunks)
+
+    done = threading.Event()
+
+    def interrupt_once_streaming() -> None:
+        if streaming.wait(60) and not done.is_set():
+            _thread.interrupt_main()
+
+    interrupter = threading.Thread(target=interrupt_once_streaming, daemon=True)
+    interrupter.start()
     try:
         with capture_output() as cap:
             with pytest.raises(KeyboardInterrupt):
                 shell.run_cell_magic("chat", "", "Tell me a story in 5000 words")
     finally:
-        timer.cancel()
+        done.set()
+        streaming.set()
+        interrupter.join(60)
     final = cap.outputs[-1].data
     assert 'data-status="interrupted"' in final["text/html"]
     assert "agentnb-interrupted" in final["text/html"]

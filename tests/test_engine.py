@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from typing import Any, Literal
 
 import pytest
@@ -130,29 +129,26 @@ def test_turns_continue_the_session(calc, duck_store):
 
 def test_parallel_tool_calls_overlap(duck_store):
     agent = duck_store.create_agent("par")
-    spans: dict[str, tuple[float, float]] = {}
+    # Each call waits for the other to have started: only calls that run at the same
+    # time get past the barrier (the timeout is a safety net, not the test).
+    both_running = threading.Barrier(2, timeout=60)
 
     def slow_a(x: int) -> int:
         """Slow identity A."""
-        start = time.monotonic()
-        time.sleep(0.3)
-        spans["a"] = (start, time.monotonic())
+        both_running.wait()
         return x
 
     def slow_b(x: int) -> int:
         """Slow identity B."""
-        start = time.monotonic()
-        time.sleep(0.3)
-        spans["b"] = (start, time.monotonic())
+        both_running.wait()
         return x * 10
 
     agent.tool(slow_a)
     agent.tool(slow_b)
     reply = agent.chat("run slow_a(x=1) and slow_b(x=2)")
     assert [c.tool_name for c in reply.tool_calls] == ["slow_a", "slow_b"]
+    # both passed the barrier: they ran in parallel
     assert [c.output for c in reply.tool_calls] == ["1", "20"]
-    # both started before either finished: they ran in parallel
-    assert max(spans["a"][0], spans["b"][0]) < min(spans["a"][1], spans["b"][1])
     assert "1" in reply.text and "20" in reply.text
     history = duck_store.history(reply.session_id)
     assert len(history[1].tool_calls) == 2
@@ -177,14 +173,18 @@ def test_failing_tool_becomes_error_the_model_sees(duck_store):
 
 def test_slow_tool_times_out(duck_store):
     agent = duck_store.create_agent("slow", tool_timeout=0.2)
+    release = threading.Event()
 
     def sleepy(seconds: float) -> str:
         """Sleeps."""
-        time.sleep(seconds)
+        release.wait(seconds)  # never set before the timeout: the call cannot beat it
         return "woke"
 
     agent.tool(sleepy)
-    reply = agent.chat("sleepy(seconds=2)")
+    try:
+        reply = agent.chat("sleepy(seconds=120)")
+    finally:
+        release.set()
     (call,) = reply.tool_calls
     assert call.status == "timeout"
     assert reply.status == "complete"
@@ -266,25 +266,54 @@ def test_closing_the_stream_early_keeps_partial_answer(duck_store):
     assert agent.chat("still there?").status == "complete"
 
 
+class StreamingSignal(OfflineChatModel):
+    """The offline model, saying (``STREAMING``) when its answer has begun to stream.
+
+    The interrupt tests wait for this event, not for a duration: on a busy machine a
+    fixed delay could land before the first token (nothing partial to keep).
+    """
+
+    def _chunks(self, plan, kwargs):
+        for i, chunk in enumerate(super()._chunks(plan, kwargs)):
+            if i == 3:  # three tokens went out already
+                STREAMING.set()
+            yield chunk
+
+
+STREAMING = threading.Event()
+SAFETY_NET = 60  # seconds: a test that waits this long has failed
+
+
 def test_ctrl_c_interrupts_chat(duck_store):
     import _thread
 
-    agent = duck_store.create_agent("ctrlc", model_kwargs={"token_delay": 0.01})
-    timer = threading.Timer(0.3, _thread.interrupt_main)
-    timer.start()
+    STREAMING.clear()
+    agent = duck_store.create_agent("ctrlc")
+    model = StreamingSignal(token_delay=0.01)
+
+    def interrupt_once_streaming() -> None:
+        if STREAMING.wait(SAFETY_NET):
+            _thread.interrupt_main()
+
+    interrupter = threading.Thread(target=interrupt_once_streaming)
+    interrupter.start()
     with pytest.raises(KeyboardInterrupt):
-        agent.chat("Tell me a story in 2000 words")
-    timer.join()
+        agent.chat("Tell me a story in 2000 words", model=model)
+    interrupter.join()
     history = duck_store.history(agent.session_id)
     assert history[-1].status == "interrupted" and history[-1].content
 
 
 def test_async_cancel_keeps_partial(duck_store):
-    agent = duck_store.create_agent("acancel", model_kwargs={"token_delay": 0.01})
+    STREAMING.clear()
+    agent = duck_store.create_agent("acancel")
+    model = StreamingSignal(token_delay=0.01)
 
     async def main():
-        task = asyncio.ensure_future(agent.achat("Tell me a story in 1000 words"))
-        await asyncio.sleep(0.3)
+        task = asyncio.ensure_future(agent.achat("Tell me a story in 1000 words", model=model))
+        started = await asyncio.get_running_loop().run_in_executor(
+            None, STREAMING.wait, SAFETY_NET)
+        assert started, "the answer never began to stream"
         task.cancel()
         try:
             await task
@@ -293,7 +322,7 @@ def test_async_cancel_keeps_partial(duck_store):
 
     asyncio.run(main())
     history = duck_store.history(agent.session_id)
-    assert history[-1].status == "interrupted"
+    assert history[-1].status == "interrupted" and history[-1].content
 
 
 def test_async_api(calc):
@@ -453,17 +482,21 @@ def test_event_sequence_of_a_tool_calling_turn(calc):
 
 def test_timed_out_call_is_stored_and_shown_to_the_model(duck_store):
     agent = duck_store.create_agent("slow2", tool_timeout=0.2)
+    release = threading.Event()
 
     def sleepy(seconds: float) -> str:
         """Sleeps."""
-        time.sleep(seconds)
+        release.wait(seconds)  # set only after the turn: the call always times out
         return "woke"
 
     agent.tool(sleepy)
-    reply = agent.chat("sleepy(seconds=2)")
+    try:
+        reply = agent.chat("sleepy(seconds=120)")
+    finally:
+        release.set()
     history = duck_store.history(reply.session_id)
     (call,) = history[1].tool_calls
     assert call.status == "timeout" and call.output is None
     assert call.error_message and "0.2" in call.error_message
-    assert 150 <= call.execution_time_ms < 2000
+    assert 150 <= call.execution_time_ms < 120_000  # the timeout, not the tool, ended it
     assert history[2].role == "tool" and history[2].content.startswith("Error: the tool timed out")

@@ -82,3 +82,25 @@ def test_an_error_line_masks_the_url(capsys, isolated_home):
                           "agents", "list")
     assert code == 2 and SECRET not in out + err
     assert err.startswith("agentnb: error: ") and len(err.strip().splitlines()) == 1
+
+
+# -- found beyond the list: a secret in a stored URL ------------------------------------
+
+
+def test_a_url_with_a_secret_is_never_stored(duck_store, capsys, tmp_path):
+    from agentnb.errors import InvalidValueError
+
+    with pytest.raises(InvalidValueError, match="secret") as info:
+        duck_store.create_agent("o", model="openai:gpt-4o",
+                                base_url=f"http://h/v1?api_key={SECRET}")
+    assert SECRET not in str(info.value)
+    assert duck_store.agents() == []
+    url = f"duckdb:///{tmp_path}/s.duckdb"
+    assert main(["--db", url, "agents", "create", "m"]) == 0
+    capsys.readouterr()
+    code = main(["--db", url, "mcp", "add", "m", "docs", "--url",
+                 f"http://127.0.0.1:9/mcp?token={SECRET}"])
+    err = capsys.readouterr().err
+    assert code == 2 and SECRET not in err and "holds a secret" in err
+    assert main(["--db", url, "agents", "show", "m", "--json"]) == 0
+    assert SECRET not in capsys.readouterr().out

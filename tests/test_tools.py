@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
-import time
 from typing import Literal
 
 import pandas as pd
@@ -531,21 +530,27 @@ def test_runner_tool_raising_timeout_error_is_an_error_not_a_timeout():
 
 
 def test_runner_timeout():
+    release = threading.Event()
+    returned = threading.Event()
+
     def slow(x: int) -> int:
-        """Sleep."""
-        time.sleep(2)
+        """Block until released (never, before the timeout)."""
+        release.wait(120)
+        returned.set()
         return x
 
-    started = time.perf_counter()
-    outcome = run(tool_from_function(slow), {"x": 1}, timeout=0.2)
-    assert outcome.status == "timeout"
-    assert outcome.output is None
-    assert outcome.error_message == "no result after 0.2 s; the call was abandoned"
-    assert time.perf_counter() - started < 1.9  # did not wait for the abandoned thread
+    try:
+        outcome = run(tool_from_function(slow), {"x": 1}, timeout=0.2)
+        assert outcome.status == "timeout"
+        assert outcome.output is None
+        assert outcome.error_message == "no result after 0.2 s; the call was abandoned"
+        assert not returned.is_set()  # did not wait for the abandoned thread
+    finally:
+        release.set()
 
     async def aslow(x: int) -> int:
-        """Sleep, async."""
-        await asyncio.sleep(2)
+        """Wait for an event nobody sets (cancelled by the timeout)."""
+        await asyncio.Event().wait()
         return x
 
     assert run(tool_from_function(aslow), {"x": 1}, timeout=0.2).status == "timeout"
@@ -577,20 +582,18 @@ def test_runner_truncates_long_output():
 
 
 def test_runner_runs_calls_in_parallel():
-    spans: dict[str, tuple[float, float]] = {}
+    # Every call waits until all three have started: only calls that run at the same
+    # time get past the barrier (its timeout is a safety net, not the test).
+    all_running = threading.Barrier(3, timeout=60)
 
     def wait(label: str) -> str:
-        """Sleep a little."""
-        start = time.monotonic()
-        time.sleep(0.3)
-        spans[label] = (start, time.monotonic())
+        """Wait for the others."""
+        all_running.wait()
         return label
 
     async def wait_async(label: str) -> str:
-        """Sleep a little, async."""
-        start = time.monotonic()
-        await asyncio.sleep(0.3)
-        spans[label] = (start, time.monotonic())
+        """Wait for the others, async (off the event loop)."""
+        await asyncio.get_running_loop().run_in_executor(None, all_running.wait)
         return label
 
     sync_spec, async_spec = tool_from_function(wait), tool_from_function(wait_async)
@@ -603,27 +606,32 @@ def test_runner_runs_calls_in_parallel():
         )
 
     outcomes = asyncio.run(main())
+    # all three passed the barrier: each started before any of them finished
     assert [o.output for o in outcomes] == ["a", "b", "c"]
-    # every call started before any of them finished
-    assert max(start for start, _ in spans.values()) < min(end for _, end in spans.values())
 
 
 def test_runner_lets_cancellation_through():
+    started, release = threading.Event(), threading.Event()
+
     def slow(x: int) -> int:
-        """Sleep."""
-        time.sleep(0.5)
+        """Block until released (after the cancel)."""
+        started.set()
+        release.wait(120)
         return x
 
     spec = tool_from_function(slow)
 
     async def main():
-        task = asyncio.ensure_future(run_tool_call(spec, {"x": 1}, timeout=10))
-        await asyncio.sleep(0.05)
+        task = asyncio.ensure_future(run_tool_call(spec, {"x": 1}, timeout=120))
+        assert await asyncio.get_running_loop().run_in_executor(None, started.wait, 60)
         task.cancel()
         await task
 
-    with pytest.raises(asyncio.CancelledError):
-        asyncio.run(main())
+    try:
+        with pytest.raises(asyncio.CancelledError):
+            asyncio.run(main())
+    finally:
+        release.set()
 
 
 def test_runner_tool_exception_message_is_shown_alone():
