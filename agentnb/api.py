@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict
 
 from .agentconfig import UNSET, apply_changes
 from .config import Settings, load_settings, mask_url
-from .errors import AlreadyExistsError, InvalidValueError
+from .errors import AlreadyExistsError, InvalidValueError, StoreNotFoundError
 from .export import ExportFormat, export_session
 from .runtime import Runtime
 from .schemas import (
@@ -111,7 +111,9 @@ class Store:
     """
 
     def __init__(self, settings: Settings, *, auto_upgrade: bool = True,
-                 namespace: dict[str, Any] | None = None) -> None:
+                 namespace: dict[str, Any] | None = None, create: bool = True) -> None:
+        """``create=False``: raise :class:`~agentnb.errors.StoreNotFoundError` when there is
+        no store at the address instead of creating one (read-only commands)."""
         self.settings = settings
         self.url = settings.url
         self._db = Database(
@@ -120,6 +122,11 @@ class Store:
             idle_release=settings.idle_release,
             auto_upgrade=auto_upgrade,
         )
+        if not create and not self._db.exists():
+            self._db.close()
+            raise StoreNotFoundError(
+                f"there is no agentnb store at {mask_url(self.url)} yet; check the address, "
+                "or create the store", see="init")
         self._repo = Repository(self._db)
         #: What runs this store's turns in this process (engine, loop thread, tools, models).
         self.runtime = Runtime(self._repo, namespace=namespace, sql_rows=self.sql_rows)
@@ -175,9 +182,9 @@ class Store:
         written in one transaction verified by row counts and id checksums; this
         store is only read. ``progress(table, done, total)`` is called per batch.
         """
-        from .store.copy import copy_store
+        from .store.copy import copy_store, open_target
 
-        target = Database(url, lock_timeout=self.settings.lock_timeout)
+        target = open_target(url, lock_timeout=self.settings.lock_timeout)
         try:
             return copy_store(self._db, target, merge=merge, progress=progress)
         finally:
@@ -445,14 +452,15 @@ class Store:
 
 
 def connect(url: str | None = None, *, namespace: dict[str, Any] | None = None,
-            **settings: Any) -> Store:
+            create: bool = True, **settings: Any) -> Store:
     """Open a store: the default one (``AGENTNB_HOME``/``AGENTNB_DATABASE_URL``) or ``url``.
 
     ``namespace``: the variables the built-in tools see and where tools named
     in an agent's config are found (``namespace=globals()`` in a notebook; the
     ``%load_ext agentnb`` extension passes its own). Keyword arguments
     override settings (``lock_timeout=5``, ``home=...``). The schema is
-    created or upgraded on first use.
+    created or upgraded on first use; ``create=False`` raises
+    :class:`~agentnb.errors.StoreNotFoundError` where there is no store yet.
     """
     loaded = load_settings(database_url=url, **settings)
-    return Store(loaded.settings, namespace=namespace)
+    return Store(loaded.settings, namespace=namespace, create=create)

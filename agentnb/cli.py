@@ -197,7 +197,8 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None,
         def open_store(create: bool) -> "Store":
             from .api import Store
 
-            opened.append(Store(settings().settings))
+            # only a command that writes may create the store (a typo in --db must not)
+            opened.append(Store(settings().settings, create=create))
             return opened[-1]
 
         ctx = cmds.Context(FRONT, open_store, confirm=_Terminal(err).confirm,

@@ -65,6 +65,11 @@ class StoreNotFoundError(UserError):
     """There is no store at the address, and the command does not create one."""
 
 
+class StoreUnavailableError(UserError):
+    """The store cannot be opened (a damaged or unreadable file, a folder that cannot be
+    made, a server that does not answer); the message names it and what to do."""
+
+
 class StoreVersionError(UserError):
     """The store was written by a newer agentnb and is left untouched."""
 

@@ -20,9 +20,13 @@ Prints a table and writes ``bench/results/serve.json``.
 * **rows lost**: after the runs, the server is stopped and the store opened: every request
   must have left its session and its 2 messages (user, assistant).
 * **in-process reference**: ``agent.chat("Hello number <i>", new_session=True)`` in this
-  process on a store file of its own (same agent), the same number of sequential turns;
-  measured before and after the HTTP runs (pooled), so machine load hits both. The HTTP
-  overhead per request is the 1-client p50 minus the in-process p50.
+  process on a store file of its own (same agent), as many sequential turns as one client
+  sends; run in 5 blocks interleaved with the 1-client HTTP blocks (JSON, streaming), so
+  machine load hits both alike. The HTTP overhead per request is the 1-client p50 minus the
+  in-process p50. **server CPU ms/req** is the server process's CPU time (``/proc``) over a
+  run divided by its requests; "CPU / in-process" divides it by the CPU time of one
+  in-process turn (``time.process_time``): a figure a busy machine disturbs far less than
+  latency.
 """
 
 from __future__ import annotations
@@ -52,6 +56,12 @@ def pct(values: list[float], q: float) -> float:
         return float("nan")
     k = min(len(values) - 1, max(0, round(q * (len(values) - 1))))
     return values[k]
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def start_server(url: str, log: Path) -> tuple[subprocess.Popen, str]:
@@ -104,7 +114,8 @@ async def one_client(client: httpx.AsyncClient, key: str, start: int, n: int, st
 
 
 async def http_run(base: str, key: str, clients: int, requests: int, stream: bool,
-                   offset: int) -> dict:
+                   offset: int, pid: int | None = None) -> dict:
+    cpu0 = cpu_seconds(pid) if pid else 0.0
     latencies: list[float] = []
     errors: list[str] = []
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -114,24 +125,52 @@ async def http_run(base: str, key: str, clients: int, requests: int, stream: boo
             one_client(client, key, offset + c * requests, requests, stream, latencies, errors)
             for c in range(clients)])
         wall = time.perf_counter() - t0
-    return {"clients": clients, "requests": clients * requests, "stream": stream,
-            "rps": clients * requests / wall, "p50_ms": pct(latencies, 0.5) * 1000,
-            "p99_ms": pct(latencies, 0.99) * 1000, "errors": len(errors),
-            "error_samples": errors[:3]}
+    cpu = (cpu_seconds(pid) - cpu0) if pid else float("nan")
+    return summary({"clients": clients, "requests": clients * requests, "stream": stream,
+                    "cpu": cpu, "wall": wall, "latencies": latencies, "errors": errors})
 
 
-def in_process(url: str, turns: int) -> list[float]:
-    store = agentnb.connect(url)
-    agent = store.create_agent("bench", model="offline", exist_ok=True)
-    agent.chat("warm up", new_session=True)
-    times = []
-    for i in range(turns):
-        t0 = time.perf_counter()
-        reply = agent.chat(f"Hello number {i}", new_session=True)
-        times.append(time.perf_counter() - t0)
-        assert str(i) in reply.text, reply.text
-    store.close()
-    return times
+def summary(raw: dict) -> dict:
+    n = raw["requests"]
+    return {**raw, "server_cpu_ms": raw["cpu"] * 1000 / n, "rps": n / raw["wall"],
+            "p50_ms": pct(raw["latencies"], 0.5) * 1000,
+            "p99_ms": pct(raw["latencies"], 0.99) * 1000}
+
+
+def merged(parts: list[dict]) -> dict:
+    """One row from the interleaved blocks of a 1-client run."""
+    first = parts[0]
+    return summary({"clients": first["clients"], "stream": first["stream"],
+                    "requests": sum(p["requests"] for p in parts),
+                    "cpu": sum(p["cpu"] for p in parts), "wall": sum(p["wall"] for p in parts),
+                    "latencies": [x for p in parts for x in p["latencies"]],
+                    "errors": [e for p in parts for e in p["errors"]]})
+
+
+class Reference:
+    """``agent.chat`` in this process, a new session each turn, on a store file of its own."""
+
+    def __init__(self, url: str) -> None:
+        self.store = agentnb.connect(url)
+        self.agent = self.store.create_agent("bench", model="offline", exist_ok=True)
+        self.agent.chat("warm up", new_session=True)
+        self.times: list[float] = []
+        self.cpu = 0.0
+        self.n = 0
+
+    def run(self, turns: int) -> None:
+        cpu0 = time.process_time()
+        for i in range(self.n, self.n + turns):
+            t0 = time.perf_counter()
+            reply = self.agent.chat(f"Hello number {i}", new_session=True)
+            self.times.append(time.perf_counter() - t0)
+            assert str(i) in reply.text, reply.text
+        self.cpu += time.process_time() - cpu0
+        self.n += turns
+
+    @property
+    def cpu_ms(self) -> float:
+        return self.cpu * 1000 / self.n
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     ref_url = f"duckdb:///{tmp}/ref.duckdb"
     url = f"duckdb:///{tmp}/served.duckdb"
 
-    reference = in_process(ref_url, args.requests)
+    reference = Reference(ref_url)
+    rounds = 5 if args.requests >= 10 else 1
+    block = args.requests // rounds
 
     store = agentnb.connect(url)
     store.create_agent("bench", model="offline")
@@ -162,21 +203,39 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(http_run(base, key, 1, 3, True, 2 * 10**6))
         sent += 6
         for clients in levels:
-            for stream in (False, True):
-                row = asyncio.run(http_run(base, key, clients, args.requests, stream,
-                                           offset=sent))
-                sent += row["requests"]
+            if clients == 1:
+                # interleaved with the in-process turns, so machine load hits both alike
+                parts: dict[bool, list[dict]] = {False: [], True: []}
+                for _ in range(rounds):
+                    reference.run(block)
+                    for stream in (False, True):
+                        part = asyncio.run(http_run(base, key, 1, block, stream, offset=sent,
+                                                    pid=proc.pid))
+                        sent += part["requests"]
+                        parts[stream].append(part)
+                level_rows = [merged(parts[False]), merged(parts[True])]
+            else:
+                level_rows = []
+                for stream in (False, True):
+                    row = asyncio.run(http_run(base, key, clients, args.requests, stream,
+                                               offset=sent, pid=proc.pid))
+                    sent += row["requests"]
+                    level_rows.append(row)
+            for row in level_rows:
                 rows.append(row)
-                print(f"  {clients:>2} clients {'stream' if stream else 'json  '}: "
+                print(f"  {clients:>2} clients {'stream' if row['stream'] else 'json  '}: "
                       f"{row['rps']:7.1f} req/s  p50 {row['p50_ms']:6.1f} ms  "
-                      f"p99 {row['p99_ms']:7.1f} ms  errors {row['errors']}", flush=True)
+                      f"p99 {row['p99_ms']:7.1f} ms  server CPU {row['server_cpu_ms']:5.1f} ms/req"
+                      f"  errors {len(row['errors'])}", flush=True)
     finally:
         proc.send_signal(2)
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()
-    reference += in_process(ref_url, args.requests)
+    if 1 not in levels:
+        reference.run(args.requests)
+    reference.store.close()
 
     store = agentnb.connect(url)
     _, [(sessions, messages)] = store.sql_rows(
@@ -184,17 +243,21 @@ def main(argv: list[str] | None = None) -> int:
     store.close()
     lost = {"sessions": sent - sessions, "messages": 2 * sent - messages}
 
-    ref_p50 = statistics.median(reference) * 1000
+    ref_p50 = statistics.median(reference.times) * 1000
+    ref_cpu_ms = reference.cpu_ms
     print()
     print(f"in-process agent.chat (new session each turn): p50 {ref_p50:.2f} ms, "
-          f"p99 {pct(reference, 0.99) * 1000:.2f} ms over {len(reference)} turns")
+          f"p99 {pct(reference.times, 0.99) * 1000:.2f} ms, CPU {ref_cpu_ms:.1f} ms a turn, "
+          f"over {len(reference.times)} turns")
     print()
-    print("| clients | mode | requests | req/s | p50 ms | p99 ms | p50 / in-process | errors |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    print("| clients | mode | requests | req/s | p50 ms | p99 ms | p50 / in-process "
+          "| server CPU ms/req | CPU / in-process | errors |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['clients']} | {'stream' if r['stream'] else 'json'} | {r['requests']} | "
               f"{r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
-              f"{r['p50_ms'] / ref_p50:.2f} | {r['errors']} |")
+              f"{r['p50_ms'] / ref_p50:.2f} | {r['server_cpu_ms']:.1f} | "
+              f"{r['server_cpu_ms'] / ref_cpu_ms:.2f} | {len(r['errors'])} |")
     one = [r for r in rows if r["clients"] == 1]
     for r in one:
         print(f"\nHTTP overhead at p50, 1 client, {'stream' if r['stream'] else 'json'}: "
@@ -202,14 +265,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"rows lost: {lost['sessions']} sessions, {lost['messages']} messages "
           f"(of {sent} requests); load average {os.getloadavg()[0]:.1f}")
     for r in rows:
-        if r["error_samples"]:
-            print("errors:", r["error_samples"])
+        if r["errors"]:
+            print("errors:", r["errors"][:3])
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "serve.json").write_text(json.dumps({
-        "reference_ms": {"p50": ref_p50, "p99": pct(reference, 0.99) * 1000,
-                         "n": len(reference)},
-        "runs": rows, "rows_lost": lost, "requests_sent": sent,
+        "reference_ms": {"p50": ref_p50, "p99": pct(reference.times, 0.99) * 1000,
+                         "cpu": ref_cpu_ms, "n": len(reference.times)},
+        "runs": [{k: (len(v) if k == "errors" else v) for k, v in r.items()
+                  if k != "latencies"} for r in rows], "rows_lost": lost, "requests_sent": sent,
         "loadavg": os.getloadavg(), "argv": sys.argv[1:],
     }, indent=2))
     import shutil

@@ -185,4 +185,9 @@ def pytest_sessionfinish(session, exitstatus):
         sh.user_ns.clear()
     mod.InteractiveShell.clear_instance()
     del shells
-    gc.collect()
+    # What dies now (closed event loops of test shells) would have died silently at exit.
+    hook, sys.unraisablehook = sys.unraisablehook, lambda _unraisable: None
+    try:
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook

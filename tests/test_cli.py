@@ -240,40 +240,42 @@ def test_init_creates_then_reports_up_to_date(home, capsys):
     code, out, _ = run(capsys, "init")
     assert code == 0
     assert f"duckdb:///{home / 'agentnb.duckdb'}" in out
-    assert "0002 (created)" in out
+    assert "0003 (created)" in out
     assert (home / "agentnb.duckdb").is_file()
 
     code, out, _ = run(capsys, "init")
     assert code == 0
-    assert "0002 (up to date)" in out
+    assert "0003 (up to date)" in out
 
 
 def test_db_current_upgrade_downgrade_cycle(home, capsys):
-    code, out, _ = run(capsys, "db", "current")
-    assert code == 0 and out.startswith("none")
+    # no store yet: a reading command says so and creates none (issue 9, item 6)
+    code, out, err = run(capsys, "db", "current")
+    assert_user_error(code, out, err, "no agentnb store at")
+    assert not (home / "agentnb.duckdb").exists()
 
     code, out, _ = run(capsys, "db", "upgrade")
     assert code == 0
-    assert out.strip() == "upgraded: base (empty) -> 0002"
+    assert out.strip() == "upgraded: base (empty) -> 0003"
 
     code, out, _ = run(capsys, "db", "current", "--json")
     assert json.loads(out) == {
-        "url": f"duckdb:///{home / 'agentnb.duckdb'}", "revision": "0002", "head": "0002",
+        "url": f"duckdb:///{home / 'agentnb.duckdb'}", "revision": "0003", "head": "0003",
         "is_head": True,
     }
 
     code, out, _ = run(capsys, "db", "downgrade", "base")
     assert code == 0
-    assert out.strip() == "downgraded: 0002 -> base (empty)"
+    assert out.strip() == "downgraded: 0003 -> base (empty)"
     code, out, _ = run(capsys, "db", "current")
     assert out.startswith("none")
 
     code, out, _ = run(capsys, "db", "upgrade", "head")
-    assert code == 0 and "-> 0002" in out
+    assert code == 0 and "-> 0003" in out
     code, out, _ = run(capsys, "db", "upgrade", "head")
-    assert out.strip() == "already at 0002"
+    assert out.strip() == "already at 0003"
     code, out, _ = run(capsys, "db", "current")
-    assert out.strip() == "0002 (head)"
+    assert out.strip() == "0003 (head)"
     # the upgraded store works
     assert run(capsys, "agents", "create", "after-upgrade")[0] == 0
 
@@ -292,6 +294,7 @@ def test_db_downgrade_removes_the_tables(home, capsys, seeded):
 
 @pytest.mark.parametrize("argv", [["db", "upgrade", "nope"], ["db", "downgrade", "zzz9"]])
 def test_unknown_revision_is_a_user_error(home, capsys, argv):
+    assert run(capsys, "init")[0] == 0
     code, out, err = run(capsys, *argv)
     assert_user_error(code, out, err, repr(argv[-1]))
 
@@ -459,6 +462,7 @@ def test_agents_show_counts(seeded, capsys):
 
 
 def test_empty_agent_list(home, capsys):
+    assert run(capsys, "init")[0] == 0
     code, out, err = run(capsys, "agents", "list")
     assert code == 0 and out == "" and "no agents yet" in err
     code, out, _ = run(capsys, "agents", "list", "--json")
@@ -854,7 +858,7 @@ def test_sqlite_store_via_db_option(home, capsys, tmp_path):
     db_file = tmp_path / "sub" / "team.db"
     url = f"sqlite:///{db_file}"
     code, out, _ = run(capsys, "--db", url, "init")
-    assert code == 0 and url in out and "0002" in out
+    assert code == 0 and url in out and "0003" in out
     assert db_file.is_file()
     # --db is accepted after the subcommand too
     assert run(capsys, "agents", "create", "lite", "--db", url)[0] == 0
@@ -1003,6 +1007,7 @@ HEAVY = ("langchain_core", "langchain", "pandas", "ipywidgets", "IPython", "fast
 @pytest.mark.parametrize("argv", [["--help"], ["agents", "list"], ["sessions", "list", "--json"],
                                   ["usage"], ["templates", "list"], ["config", "show"]])
 def test_cli_does_not_import_heavy_modules(home, argv):
+    assert main(["init"]) == 0  # reading commands need a store (they create none)
     code = (
         "import sys, contextlib, io\n"
         "from agentnb.cli import main\n"

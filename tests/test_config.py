@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from agentnb.config import load_settings, mask_url
@@ -68,7 +70,9 @@ def test_password_is_masked_everywhere(monkeypatch):
     assert loaded.settings.database_url  # kept for connecting
     import agentnb.api
 
-    # psycopg is not a core dependency: the error names the extra, never the password
+    # psycopg is not a core dependency: without it the error names the extra, never the
+    # password (the dev extra installs it, so its absence is made here)
+    monkeypatch.setitem(sys.modules, "psycopg", None)
     with pytest.raises(ConfigError, match=r"agentnb\[postgres\]") as info:
         agentnb.api.Store(loaded.settings)
     assert "s3cr3t" not in str(info.value)

@@ -202,6 +202,13 @@ def test_cli_argv(sandbox):
     from agentnb.cli import main
 
     sandbox.start()
+    # A line that would replace this process (JupyterLab) must fail here, not end pytest
+    # with exit 0 and the rest of the suite unrun.
+    execs: list[tuple] = []
+
+    def no_exec(*args):
+        execs.append(args[:1])
+        raise AssertionError(f"the CLI tried to exec {args[:1]}")
 
     @FUZZ
     @given(cli_argvs())
@@ -213,8 +220,15 @@ def test_cli_argv(sandbox):
             return  # a valid line serves until Ctrl-C (its errors: tests/test_serve_clients.py)
         if argv[:2] == ["mcp", "serve"] and "--help" not in argv:
             return  # a valid line serves until stdin closes (tests/test_mcp_server.py)
+        if argv[:1] == ["tutorials"] and "--help" not in argv and (
+                "--no-lab" not in argv or any(t.startswith(("-d", "--dir")) for t in argv)):
+            return  # a valid line starts JupyterLab or writes to DIR (tests/test_tutorials.py)
         out, err = io.StringIO(), io.StringIO()
-        code = main(argv, out=out, err=err)
+        with pytest.MonkeyPatch.context() as mp:
+            for name in ("execv", "execvp", "execvpe", "execve"):
+                mp.setattr(os, name, no_exec)
+            code = main(argv, out=out, err=err)
+        assert not execs, (argv, execs)
         if code == 2:
             lines = err.getvalue().strip().splitlines()
             assert len(lines) == 1 and lines[0].startswith("agentnb: error: "), err.getvalue()

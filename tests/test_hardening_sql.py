@@ -91,12 +91,28 @@ def test_explain_analyze_of_a_write_is_refused(duck_store, statement):
     assert [a.name for a in duck_store.agents()] == ["keep"]
 
 
+@pytest.mark.parametrize("statement", [
+    "WITH x AS (DELETE FROM agents RETURNING *) SELECT count(*) FROM x",
+    "with x as (insert into agents (id, name) values ('a', 'b') returning *) select * from x",
+    "WITH x AS (UPDATE agents SET name = 'y' RETURNING *) SELECT * FROM x",
+])
+def test_a_write_inside_a_with_clause_is_refused(duck_store, statement):
+    """DuckDB 2 (like PostgreSQL) parses these as SELECT statements."""
+    duck_store.create_agent("keep")
+    with pytest.raises(InvalidValueError, match="not allowed"):
+        duck_store.sql_rows(statement)
+    assert [a.name for a in duck_store.agents()] == ["keep"]
+
+
 def test_reading_statements_still_work(duck_store):
     duck_store.create_agent("calc")
     assert duck_store.sql_rows("select name from agents")[1] == [("calc",)]
     assert duck_store.sql_rows("(select 1 as x)") == (["x"], [(1,)])
     assert duck_store.sql_rows("from agents select count(*)")[1] == [(1,)]
     assert duck_store.sql_rows("select ';' as semi") == (["semi"], [(";",)])
+    # write keywords inside a string or a quoted name are not writes
+    assert duck_store.sql_rows("select 'delete from agents' as t")[1] == [("delete from agents",)]
+    assert duck_store.sql_rows('select 1 as "update x set"')[1] == [(1,)]
     columns, rows = duck_store.sql_rows("EXPLAIN ANALYZE SELECT count(*) FROM messages")
     assert rows and columns
     assert duck_store.sql_rows("EXPLAIN SELECT 1")[1]
@@ -151,9 +167,11 @@ def test_sqlite_user_queries_run_query_only(sqlite_url):
     store = agentnb.connect(sqlite_url)
     try:
         store.create_agent("keep")
-        # the keyword check lets a WITH through; the database refuses the write
-        with pytest.raises(InvalidValueError, match="SQL error"):
+        with pytest.raises(InvalidValueError, match="not allowed"):
             store.sql_rows("WITH x AS (SELECT 1) DELETE FROM agents")
+        # without the keyword check, the database refuses the write (query_only)
+        with pytest.raises(InvalidValueError, match="SQL error"):
+            readonly._run_sqlalchemy(store._db, "WITH x AS (SELECT 1) DELETE FROM agents", None)
         assert [a.name for a in store.agents()] == ["keep"]
         store.create_agent("more")  # the store's own connection still writes
         assert len(store.agents()) == 2

@@ -575,7 +575,9 @@ def test_export_markdown_json_and_file(run, nb, tmp_path):
     run("create calc")
     session = add_turn(nb)
     md = run("export")
-    assert isinstance(md, str) and "agent: `calc`" in md and md._repr_markdown_() == str(md)
+    assert isinstance(md, str) and "agent: `calc`" in md and md.markdown
+    # shown as its source (a fenced block): its headings stay out of the table of contents
+    assert md._repr_markdown_() == f"```md\n{md}\n```"
     data = json.loads(run(f"export {str(session.id)[:8]} --format json"))
     assert data["agent"] == "calc" and len(data["messages"]) == 4
     out = tmp_path / "s.md"

@@ -147,8 +147,15 @@ def test_a_crash_during_a_call_is_a_tool_error_then_the_server_restarts(shared):
     second = int(agent.chat("demo_pid()").tool_calls[0].output)
     assert second != first
     server = store.runtime.mcp.server("demo", agent.config.mcp_servers["demo"])
-    assert server.starts >= 2
+    starts = server.starts
+    assert starts >= 2
     assert len(store.history(reply.session_id)) > 0
+    # a server that died between calls is restarted by the next call, which then works
+    os.kill(second, 9)
+    assert wait_gone(second)
+    third = agent.chat("demo_pid()").tool_calls[0]
+    assert third.status == "success" and int(third.output) not in (first, second)
+    assert server.starts == starts + 1
 
 
 def test_approval_per_tool_and_per_server(shared):
@@ -363,13 +370,15 @@ def test_notebook_mcp_commands_and_chat(shell, monkeypatch, capsys):
     assert listed.rows[0][:2] == ["demo", "stdio"]
     tools = agent("agent", "mcp tools demo")
     assert "demo_multiply" in [r[0] for r in tools.rows]
-    reply = shell.run_cell_magic("chat", "", "demo_multiply(a=6, b=7)")
+    shell.run_cell_magic("chat", "", "demo_multiply(a=6, b=7)")
+    reply = get_magics(shell).last_reply
     assert reply.tool_calls[0].output == "42"
     assert reply.tool_calls[0].attrs == {"server": "demo"}
     # approval is asked at a prompt, as for Python tools
     prompts = []
     monkeypatch.setattr("builtins.input", lambda p="": prompts.append(p) or "y")
-    reply = shell.run_cell_magic("chat", "", "demo_shout(text='hi')")
+    shell.run_cell_magic("chat", "", "demo_shout(text='hi')")
+    reply = get_magics(shell).last_reply
     assert prompts == ["Approve demo_shout(text='hi')? [y/N] "]
     assert reply.tool_calls[0].output == "HI!"
     store = get_magics(shell).store
@@ -418,10 +427,13 @@ def test_cli_mcp_commands_and_agentnb_chat(isolated_home, tmp_path):
         + f"{' '.join(DEMO)}): the environment variable AGENTNB_DEMO_VAR is not set (the server "
         "takes it from agentnb's environment); set it and try again"]
     env = {**os.environ, "AGENTNB_DEMO_VAR": "1"}
-    out = cli("chat", "calc", "demo_multiply(a=6, b=7)", "--json", env=env)
+    out = cli("chat", "calc", "demo_multiply(a=6, b=7) and demo_pid()", "--json", env=env)
     reply = json.loads(out.stdout)
-    assert reply["text"] == "demo_multiply returned 42."
+    assert reply["text"].startswith("The results: demo_multiply -> 42; demo_pid -> ")
     assert reply["tool_calls"][0]["output"] == "42"
+    assert wait_gone(int(reply["tool_calls"][1]["output"]))  # stopped when agentnb exited
+    listed = cli("tools", "list", "calc").stdout
+    assert "demo_*" in listed and "mcp: demo" in listed
     path = tmp_path / "mcp.json"
     path.write_text(json.dumps(MCP_JSON))
     imported = cli("mcp", "import", "calc", str(path))
@@ -430,7 +442,8 @@ def test_cli_mcp_commands_and_agentnb_chat(isolated_home, tmp_path):
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     store = agentnb.connect()
     rows = store.sql("select tool_name, json_extract_string(attrs, '$.server') as server "
-                     "from tool_calls").to_dict("records")
-    assert rows == [{"tool_name": "demo_multiply", "server": "demo"}]
+                     "from tool_calls order by tool_name").to_dict("records")
+    assert rows == [{"tool_name": "demo_multiply", "server": "demo"},
+                    {"tool_name": "demo_pid", "server": "demo"}]
     assert set(store.agent("calc").mcp.list()) == {"demo", "github", "docs", "time"}
     store.close()

@@ -37,6 +37,8 @@ def home(isolated_home):
     store = agentnb.connect()
     calc = store.create_agent("calc", description="computes")
     calc.mcp.add("demo", DEMO)
+    careful = store.create_agent("careful")
+    careful.mcp.add("demo", DEMO, approve=True)
     other = store.create_agent("other")
     other.chat("remember the word pelican")
     store.close()
@@ -78,7 +80,7 @@ def test_every_tool_over_stdio(home):
             assert chat_tool.inputSchema["required"] == ["agent", "message"]
 
             agents = payload(await s.call_tool("list_agents", {}))
-            assert [a["name"] for a in agents] == ["calc", "other"]
+            assert [a["name"] for a in agents] == ["calc", "careful", "other"]
             assert agents[0]["mcp_servers"] == ["demo"]
 
             # a turn whose tool comes from another MCP server: MCP both ways
@@ -91,6 +93,10 @@ def test_every_tool_over_stdio(home):
             again = payload(await s.call_tool("chat", {
                 "agent": "calc", "message": "and once more", "session": first["session_id"]}))
             assert again["session_id"] == first["session_id"]
+            # nobody can answer an approval over MCP: denied (unless the agent auto-approves)
+            asked = payload(await s.call_tool("chat", {"agent": "careful",
+                                                       "message": "demo_multiply(a=1, b=2)"}))
+            assert asked["tool_calls"][0]["status"] == "denied"
             fresh = payload(await s.call_tool("chat", {"agent": "calc", "message": "hello"}))
             assert fresh["session_id"] != first["session_id"]  # no session: a new one
 
@@ -113,10 +119,12 @@ def test_every_tool_over_stdio(home):
             assert none == []
 
             rows = payload(await s.call_tool("query_history", {
-                "sql": "select tool_name, json_extract_string(attrs, '$.server') as server "
-                       "from tool_calls"}))
-            assert rows == {"columns": ["tool_name", "server"],
-                            "rows": [["demo_multiply", "demo"]], "truncated": False}
+                "sql": "select tool_name, status, json_extract_string(attrs, '$.server') as "
+                       "server from tool_calls order by status"}))
+            assert rows == {"columns": ["tool_name", "status", "server"],
+                            "rows": [["demo_multiply", "denied", "demo"],
+                                     ["demo_multiply", "success", "demo"]],
+                            "truncated": False}
 
             # bad arguments and refusals: clear MCP errors, and the server goes on
             text = error_text(await s.call_tool("chat", {"agent": "calc"}))
@@ -142,7 +150,7 @@ def test_every_tool_over_stdio(home):
     asyncio.run(main())
     store = agentnb.connect()
     assert store.agent("other").mcp.list() == {}
-    assert store.counts()["agents"] == 2  # nothing was written by the refused SQL
+    assert store.counts()["agents"] == 3  # nothing was written by the refused SQL
     store.close()
 
 
@@ -239,7 +247,7 @@ def test_http_needs_a_key_and_a_key_reaches_its_agent(home, http_serve):
             assert "needs an admin key" in text
         async with http_session(http_serve, admin_key) as s:
             agents = payload(await s.call_tool("list_agents", {}))
-            assert [a["name"] for a in agents] == ["calc", "other"]
+            assert [a["name"] for a in agents] == ["calc", "careful", "other"]
             rows = payload(await s.call_tool("query_history", {
                 "sql": "select count(*) as n from messages"}))
             assert rows["rows"][0][0] >= 4

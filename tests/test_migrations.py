@@ -305,3 +305,26 @@ def test_newer_postgresql_store_is_refused_and_untouched(postgres_url):
             ("ffff9999",)]
         assert conn.exec_driver_sql("select name from agents").all() == [("keep",)]
     store.close()
+
+
+def test_0003_indexes_session_positions_on_sqlite_and_postgresql(store_url):
+    """The (session_id, position) index exists where indexes are cheap to keep (SQLite,
+    PostgreSQL) and not on DuckDB; 0003 goes down and up again with data."""
+    store = agentnb.connect(store_url)
+    _fill(store)
+    with store._db.raw() as conn:
+        def has_index() -> bool:
+            if conn.dialect.name == "duckdb":
+                return bool(conn.exec_driver_sql(
+                    "select count(*) from duckdb_indexes() "
+                    "where index_name = 'ix_messages_session_id_position'").scalar())
+            return "ix_messages_session_id_position" in {
+                i["name"] for i in sa.inspect(conn).get_indexes("messages")}
+
+        assert has_index() == (conn.dialect.name != "duckdb")
+        migrate.downgrade(conn, "0002")
+        assert not has_index()
+        migrate.upgrade(conn, "head")
+        assert has_index() == (conn.dialect.name != "duckdb")
+    assert store._repo.counts()["messages"] == 2
+    store.close()

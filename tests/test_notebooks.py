@@ -42,6 +42,14 @@ def cell_text(cell) -> str:
     return "\n".join(parts)
 
 
+def assert_no_headings(cell) -> None:
+    """The cell's HTML has no <h1>-<h6> (JupyterLab's table of contents lists them)."""
+    for out in cell.get("outputs", []):
+        page = out.get("data", {}).get("text/html", "")
+        assert not re.search(r"<h[1-6]\b", page), page[:500]
+        assert "text/markdown" not in out.get("data", {})
+
+
 def find(nb, source: str):
     """The first code cell whose source contains ``source``."""
     for cell in nb.cells:
@@ -56,7 +64,8 @@ def check_01(nb) -> None:
     interpolated = cell_text(find(nb, "{dataset}, which has {rows} rows"))
     assert "penguins.csv, which has 344 rows" in interpolated, interpolated
     history = cell_text(_cell_exact(nb, "%agent history"))
-    assert "#### User\n\nHello! What can you do in a notebook?" in history, history
+    assert "user: Hello! What can you do in a notebook?" in history, history
+    assert_no_headings(_cell_exact(nb, "%agent history"))
     usage = cell_text(_cell_exact(nb, "%agent usage"))
     assert re.search(r"helper\s+2\s+4\b", usage), usage
     python = cell_text(find(nb, 'agent.chat("Hello from Python!")'))
@@ -147,8 +156,9 @@ def check_06(nb) -> None:
                 "('assistant', 'add returned 5.0.')"):
         assert row in stored, (row, stored)
     history = cell_text(find(nb, "%agent history"))
-    assert "#### User\n\nWhat is add(a=2, b=3)?" in history, history
-    assert "`add(a=2, b=3) -> success" in history, history
+    assert "user: What is add(a=2, b=3)?" in history, history
+    assert "tool add(a=2, b=3) -> success" in history, history
+    assert_no_headings(find(nb, "%agent history"))
     stopped = cell_text(find(nb, "panel.stop()"))
     assert "assistant - interrupted" in stopped, stopped
     assert "The offline model writes this filler text" in stopped, stopped
@@ -177,13 +187,32 @@ def check_07(nb) -> None:
     assert "add returned 30.0." in again, again
     assert "400 " in cell_text(find(nb, "except openai.BadRequestError"))
     history = cell_text(find(nb, "%agent history"))
-    assert "`add(a=2, b=3) -> success" in history and "add returned 30.0." in history, history
+    assert "add(a=2, b=3) -> success" in history and "add returned 30.0." in history, history
     record = cell_text(find(nb, "/api/sessions/"))
     assert "('tool', '30.0', [])" in record, record
     assert "stopped the server at http://127.0.0.1:" in cell_text(
         _cell_exact(nb, "%agent serve --stop"))
     # the key never reaches an output
     assert all("anb_" not in cell_text(c) for c in nb.cells if c.cell_type == "code")
+
+
+def check_08(nb) -> None:
+    tools = cell_text(_cell_exact(nb, "%agent mcp tools demo"))
+    assert "demo_multiply" in tools and "Multiply two integers." in tools, tools
+    chat = cell_text(find(nb, "What is demo_multiply(a=6, b=7)?"))
+    assert "demo_multiply returned 42." in chat, chat
+    words = cell_text(find(nb, 'demo_word_count(text="the quick brown fox")'))
+    assert "demo_word_count returned 4." in words, words
+    sql = cell_text(find(nb, "%agent sql select tool_name"))
+    assert re.search(r"demo_multiply .* success\s+42\s+demo", sql), sql
+    python = cell_text(find(nb, 'calc.chat("demo_multiply(a=12, b=12)")'))
+    assert "('demo_multiply', '144', {'server': 'demo'})" in python, python
+    served = cell_text(find(nb, "stdio_client(params"))
+    assert "['chat', 'get_session', 'list_agents', 'list_sessions', 'query_history', " \
+           "'search_history']" in served, served
+    assert "demo_multiply returned 42." in served and "'rows': [[4]]" in served, served
+    sessions = cell_text(_cell_exact(nb, "%agent sessions"))
+    assert "demo_multiply(a=3, b=14)" in sessions, sessions
 
 
 def _cell_exact(nb, source: str):
@@ -201,14 +230,13 @@ CHECKS: dict[str, Callable] = {
     "05-history-sql.ipynb": check_05,
     "06-chat-panel.ipynb": check_06,
     "07-serve-http.ipynb": check_07,
+    "08-mcp.ipynb": check_08,
 }
 
 
-@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
-def test_notebook_runs_top_to_bottom(path: Path, tmp_path: Path) -> None:
-    home = tmp_path / "agentnb-home"
-    home.mkdir()
-    nb = _runner().execute(path, home)
+def _errors(nb) -> list[tuple[str, str]]:
+    """(source, text) of the cells that failed: a UsageError or a traceback in the output."""
+    bad = []
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
@@ -216,11 +244,54 @@ def test_notebook_runs_top_to_bottom(path: Path, tmp_path: Path) -> None:
         if "raises-exception" in cell.metadata.get("tags", []):
             continue
         text = cell_text(cell)
-        assert "UsageError" not in text, (cell.source, text)
-        assert "Traceback" not in text, (cell.source, text)
+        if "UsageError" in text or "Traceback" in text:
+            bad.append((cell.source, text))
+    return bad
+
+
+@pytest.fixture(scope="module")
+def working_copy(tmp_path_factory) -> Path:
+    """The tutorials as a reader runs them: copied by ``agentnb tutorials`` (the README's
+    quickstart) to a folder of their own."""
+    from agentnb import cli
+
+    target = tmp_path_factory.mktemp("tutorials")
+    assert cli.main(["tutorials", "--no-lab", "--dir", str(target)]) == 0
+    return target
+
+
+def _git_status(path: Path) -> str:
+    import subprocess
+
+    proc = subprocess.run(["git", "status", "--porcelain", "--", str(path)], cwd=path,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:  # not a git checkout (an unpacked sdist): nothing to compare
+        pytest.skip(f"git status: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
+def test_notebook_runs_top_to_bottom_twice(path: Path, tmp_path: Path,
+                                           working_copy: Path) -> None:
+    """A reader's run: the working copy, executed and saved (as JupyterLab autosaves it),
+    then "Restart Kernel and Run All" on the same store: no error either time, and the
+    repository's notebook is untouched."""
+    import nbformat
+
+    home = tmp_path / "agentnb-home"
+    home.mkdir()
+    before = _git_status(NOTEBOOKS)
+    copy = working_copy / path.name
+    assert copy.read_bytes() == path.read_bytes()
+    nb = _runner().execute(copy, home)
+    assert _errors(nb) == []
     CHECKS.get(path.name, lambda nb: None)(nb)
     # the run used the throwaway store, and only it
     assert (home / "agentnb.duckdb").exists()
+    nbformat.write(nb, copy)
+    again = _runner().execute(copy, home)  # the same agents and sessions exist now
+    assert _errors(again) == []
+    assert _git_status(NOTEBOOKS) == before
 
 
 def test_every_notebook_is_checked_and_has_a_kernelspec() -> None:

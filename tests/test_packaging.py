@@ -63,4 +63,4 @@ def test_store_created_from_the_installed_wheel(wheel, tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["0002", "['x']"]
+    assert proc.stdout.split() == ["0003", "['x']"]

@@ -147,7 +147,8 @@ def pg_store(postgres_url):
     ("select name from agents where name = (select pg_read_file('/etc/hostname'))",
      "pg_read_file() is not allowed"),
     ("copy agents to '/tmp/agents.csv'", "not COPY statements"),
-    ("with x as (delete from agents returning *) select * from x", "not allowed"),
+    # a write inside a SELECT passes DuckDB's parser; the server's READ ONLY refuses it
+    ("with x as (delete from agents returning *) select * from x", "read-only transaction"),
 ])
 def test_query_store_refuses_the_servers_files_on_postgresql(pg_store, sql, fragment):
     """The model's tool refuses PostgreSQL's file, settings and SQL-as-text functions
@@ -170,6 +171,7 @@ def test_user_sql_on_postgresql_is_refused_file_access_and_runs_read_only(pg_sto
     team's should be) gets no file access from the server, and every statement runs in a
     READ ONLY transaction, so a write hidden in a query is refused by the server."""
     from agentnb.errors import InvalidValueError
+    from agentnb.store import readonly
 
     with pytest.raises(InvalidValueError, match="permission denied for function pg_read_file"):
         pg_store.sql_rows("select pg_read_file('/etc/hostname')")
@@ -180,8 +182,11 @@ def test_user_sql_on_postgresql_is_refused_file_access_and_runs_read_only(pg_sto
         "select * from agents for update",
         "with x as (update agents set name = 'x' returning name) select * from x",
     ]:
-        with pytest.raises(InvalidValueError, match="read-only transaction"):
+        with pytest.raises(InvalidValueError, match="read-only transaction|is not allowed"):
             pg_store.sql_rows(hidden_write)
+        # the keyword check refuses the nested writes first; the server refuses them too
+        with pytest.raises(InvalidValueError, match="read-only transaction"):
+            readonly._run_sqlalchemy(pg_store._db, hidden_write, None)
     assert [a.name for a in pg_store.agents()] == ["calc"]
     # a setting changed by a user query does not leak into the store's own connections
     pg_store.sql_rows("select set_config('search_path', 'pg_catalog', false)")
@@ -220,3 +225,74 @@ def test_a_team_on_one_store_keeps_its_members_conversations_apart(postgres_url,
     assert usage == {"alice": 2, "bob": 1}
     assert main(["sessions", "list", "--user", "carol"]) == 0
     assert "no sessions of user carol" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_serve_with_several_workers_on_postgresql(postgres_url):
+    """``agentnb serve --workers 2`` on a PostgreSQL store: concurrent OpenAI-client turns
+    are all answered and stored (each a session recorded for the key's name), by more
+    than one worker process."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+    import openai
+
+    from .serve_helpers import ServeProcess, make_keys, setup_store
+
+    store = setup_store(postgres_url)
+    keys, _ = make_keys(store)
+    store.close()
+    proc = ServeProcess(postgres_url, "calc", "--workers", "2")
+    try:
+        client = openai.OpenAI(base_url=proc.url + "/v1", api_key=keys["calc"], max_retries=0,
+                               http_client=httpx.Client(timeout=120))
+
+        def turn(i: int) -> str:
+            reply = client.chat.completions.create(
+                model="calc", messages=[{"role": "user", "content": f"question {i}"}])
+            return reply.choices[0].message.content
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(turn, range(16)))
+        assert all(f'"question {i}"' in a for i, a in enumerate(answers)), answers
+        import psutil
+
+        workers = psutil.Process(proc.proc.pid).children(recursive=True)
+        assert len([w for w in workers if "python" in w.name().lower()]) >= 2, workers
+    finally:
+        proc.stop()
+    with agentnb.connect(postgres_url) as check:
+        sessions = check.sessions("calc", limit=100)
+        assert len(sessions) == 16 and {s.turns for s in sessions} == {1}
+        assert {s.session.user_id for s in sessions} == {"calc-key"}
+        assert [(r.key, r.turns) for r in check.usage("user")] == [("calc-key", 16)]
+
+
+#: Opens a store (creating its schema if it has none) and writes one agent.
+OPENER = """
+import sys, agentnb
+with agentnb.connect(sys.argv[1], home=sys.argv[2]) as store:
+    store.create_agent(sys.argv[3])
+print("ok", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_processes_opening_a_new_store_at_once_create_its_schema_once(postgres_url, tmp_path):
+    """Four processes open an empty PostgreSQL store at the same time: one migrates (an
+    advisory lock), the others wait and find the schema at head; all of them work."""
+    import subprocess
+    import sys
+
+    from .test_concurrency import _env
+
+    procs = [subprocess.Popen([sys.executable, "-c", OPENER, postgres_url, str(tmp_path),
+                               f"agent{k}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=_env(tmp_path), cwd=str(tmp_path))
+             for k in range(4)]
+    for p in procs:
+        out, err = p.communicate(timeout=180)
+        assert p.returncode == 0 and out.strip() == "ok", err
+    with agentnb.connect(postgres_url) as store:
+        assert sorted(a.name for a in store.agents()) == [f"agent{k}" for k in range(4)]
+        assert store.schema_status().is_head

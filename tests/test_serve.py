@@ -355,7 +355,7 @@ def test_health_needs_no_key(served, http):
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "ok" and body["store"] == "reachable"
-    assert body["schema_revision"] == body["schema_head"] == "0002"
+    assert body["schema_revision"] == body["schema_head"] == "0003"
     assert body["version"] == agentnb.__version__
 
 

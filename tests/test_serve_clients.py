@@ -179,17 +179,6 @@ def test_no_key_in_the_server_log(server, client):
         assert key not in log and key not in server.banner
 
 
-def test_ctrl_c_stops_cleanly(tmp_path):
-    url = f"duckdb:///{tmp_path}/stop.duckdb"
-    agentnb.connect(url).close()
-    proc = ServeProcess(url)
-    err = proc.stop()
-    assert proc.proc.returncode == 0, err
-    assert "Traceback" not in err and "agentnb serve: stopped" in proc.log
-    # the file is free: another process opens it at once
-    agentnb.connect(url).close()
-
-
 def _write_0001_store(url: str) -> str:
     """A store as agentnb wrote it before key scopes (revision 0001), with one agent key."""
     from agentnb.store import keys as keymat
@@ -216,12 +205,12 @@ def _write_0001_store(url: str) -> str:
     return plain
 
 
-def test_an_old_store_is_upgraded_and_its_keys_work(tmp_path):
+def test_an_old_store_is_upgraded_and_its_keys_work_and_ctrl_c_stops(tmp_path):
     url = f"duckdb:///{tmp_path}/old.duckdb"
     plain = _write_0001_store(url)
     proc = ServeProcess(url)
     try:
-        assert httpx.get(proc.url + "/health").json()["schema_revision"] == "0002"
+        assert httpx.get(proc.url + "/health").json()["schema_revision"] == "0003"
         client = openai.OpenAI(base_url=proc.url + "/v1", api_key=plain, max_retries=0)
         assert [m.id for m in client.models.list().data] == ["old"]
         reply = client.chat.completions.create(
@@ -231,7 +220,11 @@ def test_an_old_store_is_upgraded_and_its_keys_work(tmp_path):
         r = httpx.get(proc.url + "/api/keys", headers={"Authorization": f"Bearer {plain}"})
         assert r.status_code == 403
     finally:
-        proc.stop()
+        err = proc.stop()
+    # Ctrl-C stops it cleanly, and the file is free: another process opens it at once
+    assert proc.proc.returncode == 0, err
+    assert "Traceback" not in err and "agentnb serve: stopped" in proc.log
+    agentnb.connect(url).close()
 
 
 def test_cli_refuses_workers_on_a_file_store_and_warns_off_loopback(tmp_path):
@@ -266,3 +259,30 @@ def _wait_for(proc: ServeProcess, text: str) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_the_cli_works_on_the_store_while_the_server_runs(server, client, tmp_path):
+    """The server holds the DuckDB file only while it works: another process gets in."""
+    import json
+    import subprocess
+    import sys
+
+    db = server.proc.args[server.proc.args.index("--db") + 1]
+    reply = client.chat.completions.with_raw_response.create(
+        model="calc", messages=[{"role": "user", "content": "seen from the CLI?"}])
+    session = reply.headers["X-Agentnb-Session"]
+    run = subprocess.run([sys.executable, "-m", "agentnb.cli", "sessions", "list", "calc",
+                          "--json", "--db", db], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert session in [s["id"] for s in json.loads(run.stdout)]
+    run = subprocess.run([sys.executable, "-m", "agentnb.cli", "chat", "calc", "from the CLI",
+                          "--session", session, "--db", db],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    # and the server goes on, with the CLI's turn in the same session
+    again = client.chat.completions.with_raw_response.create(
+        model="calc", messages=[{"role": "user", "content": "still there?"}],
+        extra_headers={"X-Agentnb-Session": session})
+    assert again.status_code == 200
+    users = [m["content"] for m in stored(server, session)["messages"] if m["role"] == "user"]
+    assert users == ["seen from the CLI?", "from the CLI", "still there?"]

@@ -34,6 +34,13 @@ def list_tools(ctx: Context, args: ListArgs) -> Table:
             data.append({"name": name, "available": True, "source": spec.source,
                          "requires_approval": spec.requires_approval,
                          "description": spec.description})
+    for server, config in agent.config.mcp_servers.items():
+        # listed without starting the server (mcp tools SERVER starts it and lists each tool)
+        approval = True if config.approve else (", ".join(config.approve_tools) or False)
+        rows.append([f"{server}_*", f"mcp: {server}", approval,
+                     f"the tools of MCP server {server} (see mcp tools)"])
+        data.append({"name": f"{server}_*", "available": True, "source": "mcp",
+                     "server": server, "requires_approval": approval})
     hint = (f"(no tools: {ctx.spell('tools add', 'FUNC')})" if ctx.front == "notebook"
             else f"(no tools: {ctx.spell('agents update', agent.name + ' tools=a,b')})")
     return Table(["tool", "source", "asks approval", "description"], rows,

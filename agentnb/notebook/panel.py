@@ -176,8 +176,9 @@ class ChatPanel(widgets.VBox):
                                   padding="0 0 4px 0", margin="0 0 4px 0",
                                   align_items="center"))
         self.picker_row.add_class("agentnb-panel-pickers")
+        self._style = widgets.HTML(_PANEL_STYLE)
         super().__init__([
-            widgets.HTML(_PANEL_STYLE),
+            self._style,
             self.picker_row,
             self.transcript,
             self.approvals,
@@ -467,7 +468,7 @@ class ChatPanel(widgets.VBox):
         return reply
 
     def _on_event(self, live: _LiveTurn, event: "Event") -> None:
-        from ..events import Token, Usage
+        from ..events import Token
 
         if not live.apply(event):
             return
@@ -589,7 +590,7 @@ class ChatPanel(widgets.VBox):
         self._clear_approvals()
         for w in (self.agent_picker, self.session_picker, self.refresh_button, self.transcript,
                   self.approvals, self.input, self.send_button, self.stop_button,
-                  self.status_line, self.footer):
+                  self.status_line, self.footer, self.picker_row, self._style):
             w.close()
         super().close()
 

@@ -441,7 +441,7 @@ class TextResult(str):
     """Text that is also shown as text: a real ``str`` (``s = %agent export``).
 
     IPython shows a plain ``str`` as its quoted repr; this subclass prints
-    the text itself, and Markdown exports render as Markdown in a notebook.
+    the text itself; a notebook shows it as a fenced block of its source.
     """
 
     markdown: bool
@@ -462,8 +462,8 @@ class TextResult(str):
         return str.__str__(self)
 
     def _repr_markdown_(self) -> str:
-        if self.markdown:
-            return str(self)
+        # Shown as its source, Markdown exports too: rendered, an export's "## User" /
+        # "## Assistant" headings would fill the notebook's table of contents.
         fence = "````" if "```" in self else "```"
         return f"{fence}{self.language}\n{self}\n{fence}"
 

@@ -87,6 +87,58 @@ class ChatCompletionRequest(BaseModel):
     metadata: dict[str, str] | None = None
 
 
+class ModelCard(BaseModel):
+    id: str = Field(description="the agent's name")
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "agentnb"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class Choice(BaseModel):
+    index: int = 0
+    message: AssistantMessage
+    finish_reason: Literal["stop", "length"]
+    logprobs: None = None
+
+
+class CompletionUsage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class ChatCompletion(BaseModel):
+    """The answer of ``POST /v1/chat/completions`` without ``stream`` (OpenAI's shape)."""
+
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[Choice]
+    usage: CompletionUsage
+
+
+_COMPLETION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": ChatCompletion, "description": "one completion, or with stream: true "
+          "server-sent events of chat.completion.chunk objects ending with data: [DONE]",
+          "content": {"text/event-stream": {"schema": {"type": "string"}}},
+          "headers": {SESSION_HEADER: {"description": "the session of this turn",
+                                       "schema": {"type": "string"}}}},
+    404: {"description": "no such agent or session"},
+    502: {"description": "the model failed (the turn is stored)"},
+}
+
+
 def _text(message: ChatMessage, index: int) -> str:
     content = message.content
     if content is None:
@@ -172,18 +224,18 @@ def router(turns: "Turns", caller_dep: Any) -> APIRouter:
         return {"id": record.name, "object": "model",
                 "created": int(record.created_at.timestamp()), "owned_by": "agentnb"}
 
-    @api.get("/models", summary="the agents this key may use, as models")
+    @api.get("/models", summary="the agents this key may use, as models",
+             response_model=ModelList)
     def list_models(caller: "Caller" = Depends(caller_dep)) -> dict[str, Any]:
         return {"object": "list", "data": [model_card(r) for r in turns.visible_agents(caller)]}
 
-    @api.get("/models/{model}", summary="one agent, as a model",
+    @api.get("/models/{model}", summary="one agent, as a model", response_model=ModelCard,
              responses={404: {"description": "no such agent here"}})
     def get_model(model: str, caller: "Caller" = Depends(caller_dep)) -> dict[str, Any]:
         return model_card(turns.agent_record(model, caller))
 
     @api.post("/chat/completions", summary="one turn of the agent named by model",
-              responses={404: {"description": "no such agent or session"},
-                         502: {"description": "the model failed (the turn is stored)"}})
+              responses=_COMPLETION_RESPONSES)
     async def chat_completions(
         body: ChatCompletionRequest,
         request: Request,

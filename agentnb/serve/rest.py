@@ -79,6 +79,29 @@ class KeyCreate(BaseModel):
     admin: bool = False
 
 
+class ToolCallOut(BaseModel):
+    id: str
+    tool_name: str
+    input_args: dict[str, Any]
+    output: str | None
+    status: str
+    error_message: str | None
+    execution_time_ms: float | None
+
+
+class ReplyOut(BaseModel):
+    """A turn's reply (``POST /api/agents/{name}/chat``)."""
+
+    text: str
+    status: str = Field(description="complete, interrupted or error")
+    error: str | None
+    session_id: str
+    agent: str
+    model: str
+    usage: dict[str, int]
+    tool_calls: list[ToolCallOut]
+
+
 def message_json(m) -> dict[str, Any]:
     """A stored message with its tool calls and token counts."""
     return {
@@ -139,7 +162,10 @@ def router(turns: "Turns", caller_dep: Any) -> APIRouter:
 
     @api.post("/agents/{name}/chat", summary="one turn: the reply, its tool calls, usage, "
                                                "session (stream=true: the turn's events, SSE)",
-              responses={502: {"description": "the model failed (the turn is stored)"}})
+              responses={200: {"model": ReplyOut, "description": "the reply, or with "
+                               "stream=true server-sent events (event: the turn event's kind)",
+                               "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                         502: {"description": "the model failed (the turn is stored)"}})
     async def chat(name: str, body: ChatRequest,
                    stream: bool = Query(default=False, description="stream events as SSE"),
                    caller: "Caller" = Depends(caller_dep)):

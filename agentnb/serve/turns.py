@@ -88,8 +88,12 @@ class Turns:
         return [r for r in records if self.serves(r.name)]
 
     def handle(self, record: "AgentRecord", caller: "Caller", user: str | None = None) -> Agent:
-        """A fresh handle for one request (no state shared between requests)."""
-        return Agent(self.store, record, user=user,
+        """A fresh handle for one request (no state shared between requests).
+
+        Its sessions record ``user`` (the request's OpenAI ``user`` field), else the
+        name of the API key: who did what in a team store.
+        """
+        return Agent(self.store, record, user=user or caller.key.name,
                      session_attrs={"source": "http", "key_id": str(caller.key.id)})
 
     def prepare(self, name: str, caller: "Caller", session_id: str | None,

@@ -45,7 +45,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import NullPool
 
 from ..config import duckdb_file
-from ..errors import StoreLockedError
+from ..errors import StoreLockedError, StoreUnavailableError
 from .versions import versions_for
 
 log = logging.getLogger(__name__)
@@ -185,6 +185,77 @@ def lock_down_duckdb(dbapi_conn: Any) -> None:
         dbapi_conn.execute(statement)
 
 
+def store_file(url: str) -> Path | None:
+    """The file of a file-based store (DuckDB or SQLite), None for memory or a server."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "duckdb":
+        return duckdb_file(url)
+    if backend == "sqlite":
+        database = parsed.database
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return None
+        return Path(database).expanduser()
+    return None
+
+
+_DAMAGED = ("not a valid duckdb database", "could not read enough bytes", "file is not a database",
+            "database disk image is malformed", "serialization error", "corrupt",
+            "checksum", "invalid database file")
+
+
+def damaged_error(exc: BaseException, url: str) -> StoreUnavailableError | None:
+    """The one-line error when ``exc`` (raised while using a file store) says the file is
+    damaged or cannot be read or written; None for any other error."""
+    if store_file(url) is None:
+        return None
+    orig = getattr(exc, "orig", None) or exc
+    low = str(orig).lower()
+    if any(word in low for word in _DAMAGED) or "permission denied" in low \
+            or "read-only file system" in low:
+        return unavailable_error(exc, url)
+    return None
+
+
+def unavailable_error(exc: BaseException, url: str) -> StoreUnavailableError:
+    """One line for a store that cannot be opened: what is wrong with which file, what to do."""
+    from ..config import mask_url
+
+    orig = getattr(exc, "orig", None) or exc
+    text = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    low = text.lower()
+    file = store_file(url)
+    if file is None:
+        return StoreUnavailableError(
+            f"cannot reach the store at {mask_url(url)}: {text} "
+            "(check that the server is running and the URL is right)"
+        )
+    if any(word in low for word in _DAMAGED):
+        return StoreUnavailableError(
+            f"the store {file} is damaged or is not an agentnb store ({text}); it was left "
+            "untouched: move it aside to start a new store there, or restore it from a backup"
+        )
+    if isinstance(orig, PermissionError) or "permission denied" in low:
+        return StoreUnavailableError(
+            f"cannot open the store {file}: permission denied; give this user read and write "
+            "access to it and its folder, or set AGENTNB_HOME to a folder of your own"
+        )
+    if "read-only file system" in low:
+        return StoreUnavailableError(
+            f"cannot open the store {file}: its file system is read-only; "
+            "set AGENTNB_HOME to a writable folder"
+        )
+    if "is a directory" in low or file.is_dir():
+        return StoreUnavailableError(
+            f"cannot open the store {file}: it is a folder, not a store file; "
+            "move it aside or choose another store file"
+        )
+    return StoreUnavailableError(
+        f"cannot open the store {file}: {text} (set AGENTNB_HOME to a writable folder, "
+        "or choose another store)"
+    )
+
+
 def is_lock_error(exc: BaseException) -> bool:
     """True when ``exc`` says another process holds the DuckDB file."""
     text = str(getattr(exc, "orig", None) or exc)
@@ -196,9 +267,6 @@ def create_store_engine(url: str, lock_timeout: float = 30.0) -> Engine:
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "duckdb":
-        path = duckdb_file(url)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
         # NullPool: closing our Connection really closes the DuckDB connection,
         # which is what releases the file lock. The holder does the pooling.
         # duckdb_dialect: duckdb-engine's dialect without DuckDB's default database.
@@ -214,8 +282,6 @@ def create_store_engine(url: str, lock_timeout: float = 30.0) -> Engine:
 
         return engine
     if backend == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(
             url, connect_args={"timeout": lock_timeout, "check_same_thread": False}
         )
@@ -350,6 +416,28 @@ class ConnectionHolder:
         return self._conn
 
     def _open_with_retry(self) -> Connection:
+        try:
+            return self._open_or_wait()
+        except (StoreLockedError, StoreUnavailableError):
+            raise
+        except (sa.exc.DBAPIError, OSError) as exc:
+            raise unavailable_error(exc, self.url) from None
+
+    def _make_folder(self) -> None:
+        # Made when the store is first opened, never when an engine is only built:
+        # a command that does not create a store must not create its folder either.
+        file = store_file(self.url)
+        if file is not None and not file.parent.is_dir():
+            try:
+                file.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreUnavailableError(
+                    f"cannot create the folder of the store {file}: {exc.strerror or exc}; "
+                    "set AGENTNB_HOME to a folder this user can write"
+                ) from None
+
+    def _open_or_wait(self) -> Connection:
+        self._make_folder()
         if self._file is None:
             return self.engine.connect()
         start = time.monotonic()

@@ -32,9 +32,11 @@ from typing import Any, Callable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError
 
 from ..config import duckdb_file, mask_url
-from ..errors import InvalidValueError, StoreVersionError, UserError
+from ..errors import ConfigError, InvalidValueError, StoreVersionError, UserError
+from ..text import excerpt
 from .database import SCHEMA_HEAD, Database
 from .tables import Agent, ApiKey, ChatSession, Message, ToolCall
 
@@ -87,29 +89,61 @@ def ids_checksum(ids: list[Any]) -> str:
     return digest.hexdigest()
 
 
+def _url(url: str):
+    """The parsed URL; a string that is none is a one-line ConfigError."""
+    try:
+        return make_url(url)
+    except (ArgumentError, ValueError, TypeError) as exc:
+        raise ConfigError(f"cannot use database URL {excerpt(mask_url(str(url)))}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else 'not a URL'}") from None
+
+
 def _require_existing(url: str) -> None:
     """A file store named as the source must exist (opening it would create it)."""
-    parsed = make_url(url)
+    parsed = _url(url)
     path: Path | None = None
     if parsed.get_backend_name() == "duckdb":
         path = duckdb_file(url)
     elif parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         path = Path(parsed.database).expanduser()
-    if path is not None and not path.is_file():
-        raise UserError(f"no store at {path}: nothing to copy from (check the path)")
+    try:
+        exists = path is None or path.is_file()
+    except (OSError, ValueError):  # a NUL byte, a name too long
+        exists = False
+    if not exists:
+        raise UserError(f"no store at {excerpt(str(path), 120)}: nothing to copy from "
+                        "(check the path)")
 
 
 def _same_store(a: str, b: str) -> bool:
+    pa, pb = _url(a), _url(b)
     fa, fb = duckdb_file(a), duckdb_file(b)
     if fa is not None and fb is not None:
-        return fa.expanduser().resolve() == fb.expanduser().resolve()
-    return make_url(a) == make_url(b)
+        try:
+            return fa.expanduser().resolve() == fb.expanduser().resolve()
+        except (OSError, ValueError):
+            return False
+    return pa == pb
 
 
 def open_source(url: str, *, lock_timeout: float = 30.0) -> Database:
     """The source store of a copy: existing, never upgraded, read only."""
     _require_existing(url)
-    return Database(url, lock_timeout=lock_timeout, auto_upgrade=False)
+    return _open(url, lock_timeout=lock_timeout, auto_upgrade=False)
+
+
+def open_target(url: str, *, lock_timeout: float = 30.0) -> Database:
+    """The target store of a copy (created or upgraded when the copy starts)."""
+    _url(url)
+    return _open(url, lock_timeout=lock_timeout)
+
+
+def _open(url: str, **options) -> Database:
+    try:
+        return Database(url, **options)
+    except (OSError, ValueError) as exc:  # a path with a NUL byte, an unusable directory
+        raise ConfigError(f"cannot use database URL {excerpt(mask_url(url))}: "
+                          f"{getattr(exc, 'strerror', None) or exc}") from None
 
 
 def _check_source_schema(source: Database) -> None:
@@ -293,4 +327,5 @@ def _verify(dst: Connection, report: CopyReport, before: dict[str, int],
                             "source and target (nothing was copied)")
 
 
-__all__ = ["CopyReport", "TableCopy", "copy_store", "ids_checksum", "open_source"]
+__all__ = ["CopyReport", "TableCopy", "copy_store", "ids_checksum", "open_source",
+           "open_target"]

@@ -15,14 +15,14 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import ArgumentError
 
 from ..config import mask_url
-from ..errors import ConfigError
+from ..errors import ConfigError, StoreLockedError, StoreUnavailableError
 
-from .connection import ConnectionHolder
-from .pool import PooledHolder, is_server_url
+from .connection import ConnectionHolder, damaged_error, store_file, unavailable_error
+from .pool import PooledHolder, is_server_url, migration_lock
 
 #: The newest schema revision of this agentnb (tests check it is alembic's head).
 #: Comparing with it avoids importing alembic when a store is already current.
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
 
 
 class Database:
@@ -60,10 +60,37 @@ class Database:
     def dialect(self) -> str:
         return self.holder.dialect
 
+    def exists(self) -> bool:
+        """True when there is a store at this address (nothing is created to find out).
+
+        A file-based store exists when its file does; on a server, when the
+        database answers and holds agentnb's schema (an ``alembic_version`` row).
+        """
+        file = store_file(self.url)
+        if file is not None:
+            return file.exists()
+        if self.dialect in ("duckdb", "sqlite"):  # in memory: made on demand
+            return True
+        with self.raw() as conn:
+            return _stored_revision(conn) is not None
+
     def ensure_schema(self) -> None:
         """Create or upgrade the schema to head (once per process)."""
         if self._schema_checked:
             return
+        import sqlalchemy as sa
+
+        try:
+            self._ensure_schema()
+        except (StoreLockedError, StoreUnavailableError):
+            raise
+        except sa.exc.DBAPIError as exc:
+            # A file that opened but cannot be read as a store (SQLite opens lazily)
+            if store_file(self.url) is not None:
+                raise unavailable_error(exc, self.url) from None
+            raise
+
+    def _ensure_schema(self) -> None:
         with self._schema_lock:
             if self._schema_checked:
                 return
@@ -77,7 +104,8 @@ class Database:
                 if conn.in_transaction():
                     conn.rollback()
                 if current != migrate.head_revision() and self.auto_upgrade:
-                    migrate.upgrade(conn, "head")
+                    with migration_lock(conn):  # a server: one process migrates at a time
+                        migrate.upgrade(conn, "head")
             self._schema_checked = True
 
     @contextmanager
@@ -118,11 +146,19 @@ class Database:
 
         What it does is not known (migrations write): it counts as a write.
         """
+        import sqlalchemy as sa
+
         versions = self.holder.versions
         with self.holder.connect() as conn, (versions.writing() if versions is not None
                                              else nullcontext()):
             try:
                 yield conn
+            except sa.exc.DBAPIError as exc:
+                # a file that opened but cannot be read (truncated after its header)
+                damaged = damaged_error(exc, self.url)
+                if damaged is None:
+                    raise
+                raise damaged from None
             finally:
                 if conn.in_transaction():
                     conn.rollback()

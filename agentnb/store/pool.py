@@ -37,6 +37,34 @@ def is_server_url(url: str) -> bool:
     return make_url(url).get_backend_name() not in ("duckdb", "sqlite")
 
 
+#: The key of the advisory lock agentnb's migrations take on PostgreSQL ("agentnb" in ASCII).
+MIGRATION_LOCK = 0x6167656E746E62
+
+
+@contextmanager
+def migration_lock(conn: Connection) -> Iterator[None]:
+    """On PostgreSQL, hold a session-level advisory lock while the schema is migrated.
+
+    Several processes opening a new team store at once (notebooks on several hosts, the
+    workers of ``agentnb serve``) would otherwise race to create the same tables; the
+    later ones wait here, then find the schema at head (alembic upgrades from the
+    revision it reads, so nothing is done twice). Elsewhere a no-op: a DuckDB file has one
+    writer at a time, SQLite serializes writers.
+    """
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    conn.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
+    conn.commit()
+    try:
+        yield
+    finally:
+        if conn.in_transaction():
+            conn.rollback()
+        conn.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})")
+        conn.commit()
+
+
 def plain_postgres_url(url: str) -> str:
     """``postgresql://...`` (SQLAlchemy's default driver, psycopg2) as ``postgresql+psycopg``
     when only psycopg 3 is installed (what ``agentnb[postgres]`` brings): a URL copied

@@ -73,6 +73,14 @@ def _explained(query: str) -> str | None:
         return rest
 
 
+_LITERAL = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\$\$.*?\$\$", re.S)
+#: A data-modifying statement nested in a reading one (``WITH x AS (DELETE ... RETURNING *)
+#: SELECT ...`` parses as a SELECT on PostgreSQL and on DuckDB 2).
+_NESTED_WRITE = re.compile(
+    r"\b(delete\s+from|insert\s+(or\s+\w+\s+)?into|update\s+[\w.\"]+(\s+\w+)?\s+set|"
+    r"merge\s+into|truncate\s+(table\s+)?[\w\"])", re.I)
+
+
 def _refuse(kind: str) -> InvalidValueError:
     return InvalidValueError(f"the store is read-only here: {kind.upper() or 'empty'} statements are not allowed")
 
@@ -91,6 +99,12 @@ def check_keywords(query: str, *, count_statements: bool = True) -> None:
     first = _WORD.match(first).group(0) if _WORD.match(first) else first
     if first not in _READ_KEYWORDS:
         raise _refuse(first)
+    found = _NESTED_WRITE.search(_LITERAL.sub("''", body))
+    if found:
+        raise InvalidValueError(
+            f"the store is read-only here: {' '.join(found.group(0).split()[:2]).upper()} "
+            "is not allowed, in a WITH clause either"
+        )
     if first == "explain":
         inner = _explained(body)
         inner_words = _words_after_prefix(inner or "")

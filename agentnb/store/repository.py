@@ -493,8 +493,8 @@ class Repository:
         self, session_id: uuid.UUID, *, last: int | None = None, with_tool_calls: bool = True
     ) -> list[MessageRecord]:
         """A session's messages in order; ``last=N`` gives only the newest N."""
-        with self.db.read() as conn:
-            if conn.dialect.name == "duckdb":
+        if self.db.dialect == "duckdb":  # (elsewhere: no extra connection just to ask)
+            with self.db.read() as conn:
                 return _duckdb_history(conn, session_id, last, with_tool_calls)
         query = sa.select(messages_t).where(messages_t.c.session_id == session_id)
         with self.db.read() as conn:
@@ -601,28 +601,42 @@ class Repository:
         if not isinstance(plain, str) or not plain.startswith(keymat.KEY_PREFIX):
             return None
         digest = keymat.hash_key(plain)
-        query = sa.select(api_keys_t).where(
-            api_keys_t.c.key_hash == digest, api_keys_t.c.is_active.is_(True))
         with self.db.read() as conn:
-            row = conn.execute(query).first()
-        if row is None or not keymat.hashes_match(plain, row.key_hash):
+            if conn.dialect.name == "duckdb":  # every HTTP request reads it: no SQL compilation
+                row = _duckdb_row(conn, api_keys_t, "key_hash", digest)
+                if row is not None and not row["is_active"]:
+                    row = None
+            else:
+                found = conn.execute(sa.select(api_keys_t).where(
+                    api_keys_t.c.key_hash == digest, api_keys_t.c.is_active.is_(True))).first()
+                row = dict(found._mapping) if found is not None else None
+        if row is None or not keymat.hashes_match(plain, row["key_hash"]):
             return None
         now = utcnow()
-        last = row.last_used_at
+        last = row["last_used_at"]
         if last is not None and last.tzinfo is None:
             last = last.replace(tzinfo=now.tzinfo)
         if last is not None and now - last < LAST_USED_EVERY:
-            return ApiKeyRecord.model_validate(row._mapping)
+            return ApiKeyRecord.model_validate(row)
         with self.db.write() as conn:
             conn.execute(
-                api_keys_t.update().where(api_keys_t.c.id == row.id).values(last_used_at=now)
+                api_keys_t.update().where(api_keys_t.c.id == row["id"]).values(last_used_at=now)
             )
-        return ApiKeyRecord.model_validate({**row._mapping, "last_used_at": now})
+        return ApiKeyRecord.model_validate({**row, "last_used_at": now})
 
     # -- usage ----------------------------------------------------------------
     def usage(self, by: UsageBy = "agent", *, agent_id: uuid.UUID | None = None) -> list[UsageRow]:
         """Token and tool-call totals grouped by agent, session, model, day or user."""
         m, s, a, t = messages_t, sessions_t, agents_t, tool_calls_t
+        turns = sa.func.count().filter(m.c.role == "user")
+        if by == "model":
+            # Only assistant messages name a model, so a turn counts for the model of its
+            # first answer: an assistant message right after the user's message.
+            prev_role = sa.func.lag(m.c.role).over(partition_by=m.c.session_id,
+                                                  order_by=m.c.position)
+            m = sa.select(*messages_t.c, prev_role.label("prev_role")).subquery("m")
+            turns = sa.func.count().filter(sa.and_(m.c.role == "assistant",
+                                                   m.c.prev_role == "user"))
         if by == "agent":
             key = a.c.name
         elif by == "session":
@@ -642,7 +656,7 @@ class Repository:
         query = (
             sa.select(
                 key.label("key"),
-                sa.func.count().filter(m.c.role == "user").label("turns"),
+                turns.label("turns"),
                 sa.func.count().label("messages"),
                 sa.func.coalesce(sa.func.sum(m.c.input_tokens), 0).label("input_tokens"),
                 sa.func.coalesce(sa.func.sum(m.c.output_tokens), 0).label("output_tokens"),

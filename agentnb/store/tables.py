@@ -90,6 +90,9 @@ messages = sa.Table(
     sa.Column("status", sa.String(16), nullable=False, default="complete"),
     _time("created_at", index=True),
     _fk("session_id", "sessions.id"),
+    # a session's newest messages and next position; not on DuckDB (revision 0003)
+    sa.Index("ix_messages_session_id_position", "session_id", "position").ddl_if(
+        dialect=FK_DIALECTS),
 )
 
 tool_calls = sa.Table(

@@ -136,8 +136,9 @@ class _Connection:
             return ""
         try:
             size = os.fstat(self._stderr.fileno()).st_size
+            # pread: the server writes through the same file offset, which must not move
             raw = os.pread(self._stderr.fileno(), 4096, max(0, size - 4096))
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):  # closed; no pread (Windows)
             return ""
         lines = [ln.strip() for ln in raw.decode("utf-8", "replace").splitlines() if ln.strip()]
         text = " | ".join(lines[-4:])
@@ -168,11 +169,11 @@ class _Connection:
                 f"no answer within {timeout:g} s", self)) from None
 
     async def _run(self) -> None:
-        import anyio
-        from langchain_mcp_adapters.tools import load_mcp_tools
-        from mcp import ClientSession
-
         try:
+            import anyio
+            from langchain_mcp_adapters.tools import load_mcp_tools
+            from mcp import ClientSession
+
             async with AsyncExitStack() as stack:
                 read, write = (await stack.enter_async_context(self._transport()))[:2]
                 # Messages pass through a pump so that the end of the server's stream
@@ -244,6 +245,9 @@ class _Connection:
             exc = exc.exceptions[0]
         if isinstance(exc, McpServerError):
             return exc.message
+        if isinstance(exc, ImportError):
+            return (f"the MCP client is not installed ({one_line(exc, limit=80)}); "
+                    "pip install 'agentnb[mcp]'")
         if isinstance(exc, FileNotFoundError):
             return f"command not found ({one_line(exc, limit=120)})"
         if isinstance(exc, (_Died, asyncio.CancelledError)) or _is_closed(exc):
@@ -352,6 +356,11 @@ class McpServer:
             return conn
 
     async def _call(self, tool: str, args: dict[str, Any]) -> str:
+        # A server that exited while idle has left an end-of-file in its pipe: a few turns of
+        # the loop let the pump see it, so the call goes to a restarted server instead of
+        # failing (a fixed number of steps of the loop, not a wait)
+        for _ in range(10):
+            await asyncio.sleep(0)
         conn = await self._ensure()
         try:
             return await conn.call(tool, args)
@@ -448,10 +457,12 @@ class McpHub:
     # -- running on the hub loop -----------------------------------------------------
     def run(self, coro: Any, timeout: float) -> Any:
         """Run ``coro`` on the hub loop and wait for it here (never from the hub loop)."""
+        import concurrent.futures
+
         future = self._loop.submit(coro)
         try:
             return future.result(timeout)
-        except TimeoutError:
+        except concurrent.futures.TimeoutError:  # not the builtin one before Python 3.11
             future.cancel()
             raise McpServerError(f"an MCP server did not answer within {timeout:g} s") from None
 
