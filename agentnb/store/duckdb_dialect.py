@@ -22,15 +22,41 @@ from sqlalchemy.dialects.postgresql.base import PGIdentifierPreparer
 
 
 @functools.lru_cache(maxsize=1)
-def reserved_words() -> frozenset[str]:
-    """DuckDB's reserved keywords (what duckdb-engine's preparer adds to PostgreSQL's)."""
+def _probe() -> tuple[frozenset[str], frozenset[str]]:
+    """DuckDB's reserved keywords and its setting names, from one short-lived database.
+
+    Each new in-memory DuckDB database costs ~20-100 ms to create; duckdb-engine
+    makes one for each of these questions (and keeps the first).
+    """
     con = duckdb.connect(":memory:")
     try:
-        return frozenset(r[0] for r in con.execute(
+        words = frozenset(r[0] for r in con.execute(
             "select keyword_name from duckdb_keywords() where keyword_category == 'reserved'"
         ).fetchall())
+        settings = frozenset(r[0] for r in con.execute(
+            "select name from duckdb_settings()").fetchall())
     finally:
         con.close()
+    return words, settings
+
+
+def reserved_words() -> frozenset[str]:
+    """DuckDB's reserved keywords (what duckdb-engine's preparer adds to PostgreSQL's)."""
+    return _probe()[0]
+
+
+def _core_config() -> set[str]:
+    """duckdb-engine's ``get_core_config()``: the same set, from :func:`_probe`."""
+    return set(_probe()[1]) | _MOTHERDUCK_KEYS
+
+
+_MOTHERDUCK_KEYS = {"motherduck_token", "attach_mode", "saas_mode"}
+# duckdb-engine's connect() asks get_core_config(), which opens another in-memory
+# database: answer from the probe (the same names; its own answer is cached per process
+# too). Only while it has not answered yet, so nobody's cached answer changes.
+_original = getattr(duckdb_engine, "get_core_config", None)
+if getattr(_original, "cache_info", None) is not None and _original.cache_info().currsize == 0:
+    duckdb_engine.get_core_config = _core_config
 
 
 class IdentifierPreparer(duckdb_engine.DuckDBIdentifierPreparer):
