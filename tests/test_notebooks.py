@@ -128,7 +128,7 @@ def check_05(nb) -> None:
     assert "offline" in tokens
     slowest = cell_text(find(nb, "order by execution_time_ms desc limit 2"))
     first, second = [line for line in slowest.splitlines() if "slow_sqrt" in line]
-    assert "144" in first and "'x': 25" in second
+    assert "144" in first and '"x": 25' in second
     refused = cell_text(find(nb, 'store.sql("delete from messages")'))
     assert "read-only" in refused
     export = cell_text(find(nb, "%agent export --format md"))
