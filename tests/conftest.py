@@ -169,7 +169,8 @@ def pytest_sessionfinish(session, exitstatus):
     import atexit
     import gc
 
-    shells = [o for o in gc.get_objects() if isinstance(o, mod.InteractiveShell)]
+    # type(), not isinstance(): isinstance asks a dead weakref proxy for its class and raises
+    shells = [o for o in gc.get_objects() if issubclass(type(o), mod.InteractiveShell)]
     for sh in shells:
         atexit.unregister(sh.atexit_operations)
         hm = getattr(sh, "history_manager", None)
