@@ -148,7 +148,8 @@ def pg_store(postgres_url):
      "pg_read_file() is not allowed"),
     ("copy agents to '/tmp/agents.csv'", "not COPY statements"),
     # a write inside a SELECT passes DuckDB's parser; the server's READ ONLY refuses it
-    ("with x as (delete from agents returning *) select * from x", "read-only transaction"),
+    # refused by the keyword check first (the server refuses it too: see the next test)
+    ("with x as (delete from agents returning *) select * from x", "is not allowed"),
 ])
 def test_query_store_refuses_the_servers_files_on_postgresql(pg_store, sql, fragment):
     """The model's tool refuses PostgreSQL's file, settings and SQL-as-text functions
