@@ -109,7 +109,9 @@ def good_store_bytes(tmp_path_factory):
 def _damaged(kind, good):
     return {
         "random": os.urandom(64 * 1024),
-        "truncated": good[: len(good) // 3],
+        # the three 4 KiB headers and one block: the first read of the catalog runs past the
+        # end (a cut at a third of the file could leave every used block in place)
+        "truncated": good[: 4 * 4096],
         "truncated-header": good[:100],
         "zero-bytes": b"",
     }[kind]
