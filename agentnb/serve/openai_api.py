@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..events import Token, TurnFinished
 from .errors import AUTH_RESPONSES, COMMON_RESPONSES, ApiError
-from .turns import SESSION_HEADER, Exchange, batches, in_thread
+from .turns import SESSION_HEADER, Exchange, batches, final_reply, in_thread
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..events import Reply
@@ -253,11 +253,7 @@ def router(turns: "Turns", caller_dep: Any) -> APIRouter:
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             return _stream(events, completion_id, created, record.name, include_usage, headers)
-        reply = None
-        async for event in events:
-            if isinstance(event, TurnFinished):
-                reply = event.reply
-        assert reply is not None
+        reply = await final_reply(events)
         if reply.status == "error":
             err = failed(reply)
             return JSONResponse(err.body(), status_code=err.status, headers=headers)

@@ -27,7 +27,7 @@ from ..commands.views import agent_json, key_json, session_json
 from ..events import TurnFinished
 from .errors import AUTH_RESPONSES, COMMON_RESPONSES
 from .openai_api import failed
-from .turns import SESSION_HEADER, in_thread
+from .turns import SESSION_HEADER, final_reply, in_thread
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..events import Reply
@@ -183,11 +183,7 @@ def router(turns: "Turns", caller_dep: Any) -> APIRouter:
                         yield {"event": event.kind, "data": event.model_dump_json()}
 
             return EventSourceResponse(sse(), headers=headers, ping=15)
-        reply = None
-        async for event in events:
-            if isinstance(event, TurnFinished):
-                reply = event.reply
-        assert reply is not None
+        reply = await final_reply(events)
         if reply.status == "error":
             err = failed(reply)
             return JSONResponse(err.body(), status_code=err.status, headers=headers)

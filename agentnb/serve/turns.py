@@ -28,7 +28,7 @@ from .errors import ApiError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..api import Store
-    from ..events import Event
+    from ..events import Event, Reply
     from ..schemas import AgentRecord, MessageRecord, SessionRecord
     from .auth import Caller
 
@@ -214,3 +214,15 @@ async def in_thread(fn, *args: Any, **kwargs: Any) -> Any:
 
 
 __all__ = ["Exchange", "SESSION_HEADER", "Turns", "batches", "exchanges", "in_thread"]
+
+
+async def final_reply(events: AsyncIterator["Event"]) -> "Reply":
+    """Drain a turn's events (a non-streaming request) and return its final reply."""
+    from ..events import TurnFinished
+
+    reply = None
+    async for event in events:
+        if isinstance(event, TurnFinished):
+            reply = event.reply
+    assert reply is not None, "a turn's events end with TurnFinished"
+    return reply
