@@ -45,7 +45,7 @@ def _one_error_line(code, out, err, *fragments):
 
 READING = [
     ["agents", "list"], ["agents", "show", "calc"], ["sessions", "list"], ["usage"],
-    ["status"], ["db", "current"], ["sql", "select 1"], ["keys", "list", "calc"],
+    ["db", "current"], ["sql", "select 1"], ["keys", "list", "calc"],
     ["sessions", "export", "abcd1234"],
 ]
 
@@ -58,6 +58,88 @@ def test_a_reading_command_on_a_typo_creates_nothing(capsys, tmp_path, argv, kin
     code, out, err = _run(capsys, "--db", url, *argv)
     _one_error_line(code, out, err, "no agentnb store at", str(folder / "x.db"), "agentnb init")
     assert not (tmp_path / "no").exists()
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_status_on_a_missing_store_says_so_and_creates_nothing(capsys, tmp_path, as_json):
+    # status answers "where am I": no store yet is its answer (exit 0), and it makes none
+    folder = tmp_path / "no" / "such" / "dir"
+    code, out, err = _run(capsys, "--db", f"duckdb:///{folder}/x.db", "status",
+                          *(["--json"] if as_json else []))
+    assert code == 0 and err == "", err
+    if as_json:
+        import json
+
+        data = json.loads(out)
+        assert data["exists"] is False and data["store"].endswith("/no/such/dir/x.db")
+    else:
+        assert "not created yet" in out and "agentnb init" in out
+    assert not (tmp_path / "no").exists()
+
+
+def _notebook_shell(monkeypatch):
+    from IPython.core.history import HistoryManager
+    from IPython.core.interactiveshell import InteractiveShell
+
+    monkeypatch.setattr(HistoryManager, "enabled", False)
+    shell = InteractiveShell()
+    shell.extension_manager.load_extension("agentnb")
+    return shell
+
+
+NOTEBOOK_READING = ["agents", "list", "show calc", "sessions", "history", "usage",
+                    "sql select 1", "keys list calc", "export abcd1234", "tools"]
+
+
+def test_agent_magic_reading_commands_create_no_store(monkeypatch, tmp_path):
+    from IPython.core.error import UsageError
+
+    folder = tmp_path / "no" / "such" / "dir"
+    monkeypatch.setenv("AGENTNB_DATABASE_URL", f"duckdb:///{folder}/x.duckdb")
+    shell = _notebook_shell(monkeypatch)
+    try:
+        for line in NOTEBOOK_READING:
+            try:
+                result = shell.run_line_magic("agent", line)
+            except UsageError as exc:
+                message = str(exc)
+                assert "\n" not in message, (line, message)
+                # a reading command names the address and the command that creates a store
+                # (or, needing an agent, says there is none yet)
+                assert ("no agentnb store at" in message and str(folder / "x.duckdb") in message
+                        and "%agent init" in message) or "no current agent" in message, (
+                            line, message)
+            else:
+                assert line == "tools", (line, result)  # the notebook's own tools: no store
+            assert not (tmp_path / "no").exists(), line
+        status = str(shell.run_line_magic("agent", ""))
+        assert "not created yet" in status and "%agent create NAME" in status
+        assert not (tmp_path / "no").exists()
+        # the first command that writes creates the store, and reading works from then on
+        shell.run_line_magic("agent", "create calc --model offline")
+        assert (folder / "x.duckdb").exists()
+        assert "calc" in str(shell.run_line_magic("agent", "list"))
+        assert "calc" in str(shell.run_line_magic("agent", ""))
+    finally:
+        shell.extension_manager.unload_extension("agentnb")
+
+
+def test_a_first_chat_cell_creates_the_store(monkeypatch, tmp_path):
+    # the quickstart's path on a fresh machine: nothing exists, %%chat with a default agent
+    path = tmp_path / "fresh" / "x.duckdb"
+    monkeypatch.setenv("AGENTNB_DATABASE_URL", f"duckdb:///{path}")
+    shell = _notebook_shell(monkeypatch)
+    try:
+        from IPython.core.error import UsageError
+
+        with pytest.raises(UsageError, match="no current agent"):
+            shell.run_cell_magic("chat", "", "hello")
+        shell.run_line_magic("agent", "create helper --model offline")
+        shell.run_cell_magic("chat", "--no-stream", "hello")
+        assert shell.user_ns["_"].text and path.exists()  # the Reply (text mode: no Out[n])
+        assert "helper" in str(shell.run_line_magic("agent", "sessions"))
+    finally:
+        shell.extension_manager.unload_extension("agentnb")
 
 
 def test_the_default_store_is_not_created_by_reading(capsys, isolated_home):

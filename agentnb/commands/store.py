@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from ..config import duckdb_file, mask_url
-from ..errors import UserError
+from ..errors import StoreNotFoundError, UserError
 from ..render.results import KeyValues, Notice, Table
 from ..text import short_id
 from .base import Args, Context, Flag, Opt, Pos, command
@@ -18,7 +18,16 @@ def _revision_text(rev: str | None) -> str:
 
 @command("status", "the store, the current agent and session", aliases=("status",))
 def status(ctx: Context, args: Args) -> KeyValues:
-    store = ctx.store
+    try:
+        store = ctx.store
+    except StoreNotFoundError:
+        # status answers "where am I?": a store not made yet is an answer, not an error
+        url = mask_url(ctx.settings.url)
+        first = ctx.spell("agents create", "NAME")
+        return KeyValues([("store", f"{url} (not created yet: {first} or "
+                                    f"{ctx.spell('init')} creates it)"),
+                          ("agent", "(none)")],
+                         title="agentnb", data={"store": url, "exists": False, "agent": None})
     items: list[tuple[str, Any]] = [("store", store.display_url)]
     current = ctx.state.current()
     data: dict[str, Any] = {"store": store.display_url, "agent": None}

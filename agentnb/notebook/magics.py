@@ -22,7 +22,7 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_
 from traitlets import CaselessStrEnum, Float, Int, TraitError, Unicode, observe, validate
 from traitlets.config import Configurable
 
-from .parsing import user_errors
+from .parsing import magic_message, user_errors
 from .state import NotebookState
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -170,14 +170,19 @@ class AgentMagics(Magics, Configurable):
         self.state.reset_default()
 
     # -- state the front ends share ---------------------------------------------
-    def _connect(self) -> "Store":
+    def _connect(self, create: bool = True) -> "Store":
         from ..api import connect
+        from ..errors import StoreNotFoundError, UserError
 
-        with user_errors():
+        try:
             # built-in tools (list_variables, describe_variable, run_python) and tools
             # named in an agent's config resolve from the notebook's namespace
             store = connect(self.database_url or None,
-                            namespace=getattr(self.shell, "user_ns", None))
+                            namespace=getattr(self.shell, "user_ns", None), create=create)
+        except StoreNotFoundError:
+            raise  # the caller's: a reading command says so, the current-agent lookup finds none
+        except UserError as exc:
+            raise UsageError(magic_message(exc)) from None
         _warm_up_turns()
         return store
 
@@ -245,7 +250,7 @@ class AgentMagics(Magics, Configurable):
             return load_settings(database_url=self.database_url or None)
 
         return Context(
-            "notebook", lambda create: self.state.store, state=self.state,
+            "notebook", self.state.open, state=self.state,
             namespace=getattr(self.shell, "user_ns", None),
             default_model=self.default_model or None, history_limit=self.history_limit,
             loaded_settings=loaded_settings,

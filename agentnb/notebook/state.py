@@ -25,13 +25,15 @@ class NotebookState:
     It is the notebook's :class:`~agentnb.commands.base.FrontState` (same
     methods; not a subclass, so that ``%load_ext`` imports no command module).
 
-    ``connect(namespace)`` opens the store (the extension passes the
+    ``connect(create)`` opens the store (the extension passes the
     notebook's ``user_ns``, where built-in tools look and tools named in an
-    agent's config are found); ``default_agent()`` names the agent made
-    current on first use when none was picked.
+    agent's config are found; ``create=False`` raises
+    :class:`~agentnb.errors.StoreNotFoundError` where there is no store yet);
+    ``default_agent()`` names the agent made current on first use when none
+    was picked.
     """
 
-    def __init__(self, connect: Callable[[], "Store"], *,
+    def __init__(self, connect: Callable[[bool], "Store"], *,
                  default_agent: Callable[[], str] = lambda: "",
                  shell: Any = None) -> None:
         self._connect = connect
@@ -47,9 +49,18 @@ class NotebookState:
     # -- the store ----------------------------------------------------------------------
     @property
     def store(self) -> "Store":
-        """The notebook's store, opened on first use."""
+        """The notebook's store, opened (and created where there is none) on first use."""
+        return self.open(create=True)
+
+    def open(self, create: bool) -> "Store":
+        """The notebook's store; ``create=False`` (a command that only reads) never makes one.
+
+        A missing store raises :class:`~agentnb.errors.StoreNotFoundError` then, and
+        nothing is kept: the next command that writes creates it (a typo in
+        ``AgentMagics.database_url`` must not leave an empty store behind).
+        """
         if self._store is None:
-            self._store = self._connect()
+            self._store = self._connect(create)
         return self._store
 
     @property
@@ -86,10 +97,13 @@ class NotebookState:
     def current(self) -> "Agent | None":
         """The current agent's handle; None when none is picked (or it was deleted)."""
         if self._current is None and not self._default_checked:
+            store = self._existing_store()
+            if store is None:
+                return None  # no store yet, so no agent: nothing to pick (and nothing made)
             self._default_checked = True
             name = self._default_agent()
-            if name and self.store.find_agent(name) is not None:
-                self._current = self.handle(self.store, name)
+            if name and store.find_agent(name) is not None:
+                self._current = self.handle(store, name)
         if self._current is not None:
             record = self.store.find_agent(self._current.name)
             if record is None or record.id != self._current.id:
@@ -100,6 +114,15 @@ class NotebookState:
                 self._current.record = record
                 self._current.session_attrs = self.session_attrs()
         return self._current
+
+    def _existing_store(self) -> "Store | None":
+        """The store when it is open or exists at its address, else None (nothing created)."""
+        from ..errors import StoreNotFoundError
+
+        try:
+            return self.open(create=False)
+        except StoreNotFoundError:
+            return None
 
     def set_current(self, agent: "Agent | None") -> None:
         """Make ``agent`` current (its handle becomes the notebook's handle for that name)."""
