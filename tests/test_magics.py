@@ -190,7 +190,9 @@ def test_database_url_switches_store(tmp_path, run, nb):
     url = f"sqlite:///{tmp_path}/other._db"
     nb.database_url = url
     assert nb.current_agent is None
-    assert run("list").rows == []
+    with pytest.raises(UsageError, match="no agentnb store at"):
+        run("list")  # a reading command makes no store at a new (or mistyped) address
+    assert not (tmp_path / "other._db").exists()
     run("create other")
     assert [a.name for a in agentnb.connect(url).agents()] == ["other"]
     assert [a.name for a in fresh_store().agents()] == ["calc"]
@@ -251,6 +253,7 @@ def test_status_masks_password(run, nb):
 
 
 def test_list_marks_current_agent_and_renders(run):
+    run("init")  # a new store (reading commands create none)
     empty = run("list")
     assert empty.rows == [] and "no agents yet" in repr(empty)
     run("create calc --description 'adds <numbers>'")

@@ -318,6 +318,15 @@ class Context:
             self._store = self.open_store(self.writes)
         return self._store
 
+    def existing_store_agents(self) -> list[Any]:
+        """The store's agents; none where there is no store yet (and none is made)."""
+        from ..errors import StoreNotFoundError
+
+        try:
+            return self.store.agents()
+        except StoreNotFoundError:
+            return []
+
     def spell(self, command_id: str, rest: str = "") -> str:
         """How this front end writes a command, for hints in messages."""
         return spell(self.front, command_id, rest)

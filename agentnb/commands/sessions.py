@@ -83,8 +83,8 @@ def _current_session_id(ctx: Context, what: str) -> Any:
 @command("sessions show", "a session's messages (default: the current session)",
          aliases=("history",))
 def show(ctx: Context, args: ShowArgs) -> Transcript:
-    store = ctx.store
     session_id = args.session or _current_session_id(ctx, "show")
+    store = ctx.store
     session = store.session(session_id)
     agent = store.get_agent(session.agent_id)
     limit = args.limit if args.limit is not None else (
@@ -195,7 +195,7 @@ class PanelArgs(Args):
 def panel(ctx: Context, args: PanelArgs) -> WidgetRequest:
     name = args.agent
     current = ctx.state.current()
-    if name is None and current is None and not ctx.store.agents():
+    if name is None and current is None and not ctx.existing_store_agents():
         ctx.agent(None)  # raises: no current agent, and how to make one
     agent = ctx.agent(name) if name is not None else current
     session: Any = None

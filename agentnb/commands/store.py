@@ -26,7 +26,7 @@ def status(ctx: Context, args: Args) -> KeyValues:
         first = ctx.spell("agents create", "NAME")
         return KeyValues([("store", f"{url} (not created yet: {first} or "
                                     f"{ctx.spell('init')} creates it)"),
-                          ("agent", "(none)")],
+                          ("agent", f"(none) - {first}")],
                          title="agentnb", data={"store": url, "exists": False, "agent": None})
     items: list[tuple[str, Any]] = [("store", store.display_url)]
     current = ctx.state.current()
