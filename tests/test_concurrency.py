@@ -386,3 +386,28 @@ def test_two_stores_in_one_process_do_not_wait_for_each_other(url: str, tmp_path
     finally:
         second.close()
         first.close()
+
+
+def test_a_new_store_does_not_take_its_own_gate_file_for_a_waiter(url: str, store_path: Path) -> None:
+    """Creating the ``.waiters`` file gives it a fresh mtime; that is not another process
+    asking for the file (it made a new store hand its file over, and reopen it, for its
+    first 0.25 s: every cached record read again). A touch by another process still is."""
+    store = agentnb.connect(url, idle_release=600)
+    try:
+        store.create_agent("calc")
+        holder = store._db.holder
+        assert holder.is_open
+        waiters = Path(str(store_path) + ".waiters")
+        assert waiters.exists()
+        assert not holder._others_waiting()
+        # another process's signal (a touch after ours) is seen: retried in case the
+        # machine stalls past the signal's 0.25 s freshness between the two lines
+        for _ in range(5):
+            now = time.time()
+            os.utime(waiters, (now, now))
+            if holder._others_waiting():
+                break
+        else:
+            pytest.fail("a waiter's touch was not seen")
+    finally:
+        store.close()

@@ -84,6 +84,9 @@ class _Gate:
         self.count = 0
         self.fd: int | None = None
         self.usable = fcntl is not None
+        #: The file's mtime when this process opened it: a file this process just created
+        #: has a fresh mtime, which is not a waiter's signal (see _others_waiting).
+        self.opened_mtime = 0.0
 
     def try_acquire(self) -> bool:
         """Take (or join) the gate without waiting; True when this process has it."""
@@ -97,6 +100,7 @@ class _Gate:
             try:
                 if self.fd is None:
                     self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+                    self.opened_mtime = os.fstat(self.fd).st_mtime
                 fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 return False
@@ -521,8 +525,12 @@ class ConnectionHolder:
             mtime = self._waiters.stat().st_mtime
         except OSError:
             return False
-        # A bump of our own (made while we waited) does not count.
-        return mtime > self._last_touch and time.time() - mtime < WAITER_FRESHNESS
+        # A bump of our own (made while we waited) does not count, nor the file's creation
+        # by this process's gate: a new store would hand its file over (and reopen it) for
+        # WAITER_FRESHNESS after creating it. A real waiter touches it again within
+        # WAITER_TOUCH, so the one signal this could hide is renewed at once.
+        seen = max(self._last_touch, self._gate.opened_mtime if self._gate is not None else 0.0)
+        return mtime > seen and time.time() - mtime < WAITER_FRESHNESS
 
     def _after_use(self) -> None:
         self._last_used = time.monotonic()
