@@ -824,8 +824,13 @@ _JSON_COLS = {"attrs", "input_args", "config"}
 _TIME_COLS = {"created_at", "updated_at"}
 
 
-def _duckdb_records(cols: list[str], rows: list[tuple]) -> list[dict[str, Any]]:
-    """Driver rows as the column types would load them (aware UTC times, parsed JSON)."""
+def _duckdb_records(cols: list[str], rows: list[tuple],
+                    **known: Any) -> list[dict[str, Any]]:
+    """Driver rows as the column types would load them (aware UTC times, parsed JSON).
+
+    ``known``: columns not fetched because every row has the same value (the
+    session a history was read by), added to each record.
+    """
     from datetime import timezone
 
     json_at = [i for i, c in enumerate(cols) if c in _JSON_COLS]
@@ -834,12 +839,18 @@ def _duckdb_records(cols: list[str], rows: list[tuple]) -> list[dict[str, Any]]:
     for row in rows:
         values = list(row)
         for i in json_at:
-            if isinstance(values[i], str):
-                values[i] = json.loads(values[i])
+            value = values[i]
+            if value == "{}":  # most rows' attrs: skip the parser (a new dict for each row)
+                values[i] = {}
+            elif isinstance(value, str):
+                values[i] = json.loads(value)
         for i in time_at:
             if values[i] is not None:
                 values[i] = values[i].replace(tzinfo=timezone.utc)
-        out.append(dict(zip(cols, values)))
+        record = dict(zip(cols, values))
+        if known:
+            record.update(known)
+        out.append(record)
     return out
 
 
@@ -865,7 +876,10 @@ def _duckdb_history(
     history from a join on the session.
     """
     raw = conn.connection.driver_connection
-    mcols = ", ".join(_MESSAGE_COLS)
+    # session_id is what the rows are read by: not fetched (DuckDB would build a UUID
+    # object for every row), the caller's value is put in each record
+    fetched = [c for c in _MESSAGE_COLS if c != "session_id"]
+    mcols = ", ".join(fetched)
     if last is not None:
         sql = (
             f"SELECT {mcols} FROM (SELECT {mcols} FROM messages WHERE session_id = ? "
@@ -875,7 +889,7 @@ def _duckdb_history(
     else:
         sql = f"SELECT {mcols} FROM messages WHERE session_id = ? ORDER BY position"
         rows = raw.execute(sql, [session_id]).fetchall()
-    messages = _duckdb_records(_MESSAGE_COLS, rows)
+    messages = _duckdb_records(fetched, rows, session_id=session_id)
     calls: dict[uuid.UUID, list[ToolCallRecord]] = {}
     if with_tool_calls and messages:
         ccols = ", ".join(f"t.{c}" for c in _CALL_COLS)
@@ -898,10 +912,9 @@ def _duckdb_history(
         for c in _duckdb_records(_CALL_COLS, call_rows):
             if c["message_id"] in wanted:
                 calls.setdefault(c["message_id"], []).append(ToolCallRecord.model_validate(c))
-    return [
-        MessageRecord.model_validate({**m, "tool_calls": tuple(calls.get(m["id"], ()))})
-        for m in messages
-    ]
+    for m in messages:
+        m["tool_calls"] = tuple(calls.get(m["id"], ()))
+    return [MessageRecord.model_validate(m) for m in messages]
 
 
 __all__ = ["Repository", "validate_name", "short_id"]
