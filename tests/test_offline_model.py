@@ -426,3 +426,31 @@ def test_token_counts_are_incremental_and_exact():
     other = [HumanMessage("hello there")]
     assert model.invoke(other).usage_metadata["input_tokens"] == (
         OfflineChatModel().get_num_tokens_from_messages(other))
+
+
+def test_conversations_taking_turns_each_continue_their_own_count(monkeypatch):
+    """Two sessions of one agent share its model (two HTTP users, a panel beside %%chat):
+    each call counts only what its own conversation added, not the whole context again,
+    and every count is what a fresh model counts."""
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
+    from agentnb.models import OfflineChatModel, offline
+
+    system = SystemMessage("You add numbers.")  # one object for every session, as the engine's
+    model = OfflineChatModel()
+    contexts = {name: [system] for name in ("ann", "bob", "cy")}
+    counted: list[int] = []
+    real = offline._message_tokens
+    monkeypatch.setattr(offline, "_message_tokens", lambda m: (counted.append(1), real(m))[1])
+    for i in range(12):
+        for name, context in contexts.items():
+            context += [HumanMessage(f"{name} asks {i}"), AIMessage(f"answer {i}")]
+            counted.clear()
+            got = model.invoke(context).usage_metadata["input_tokens"]
+            added = len(counted)
+            monkeypatch.setattr(offline, "_message_tokens", real)
+            assert got == OfflineChatModel().get_num_tokens_from_messages(context)
+            monkeypatch.setattr(offline, "_message_tokens",
+                                lambda m: (counted.append(1), real(m))[1])
+            # the two new messages (the very first call: the shared system message too)
+            assert added == (3 if (i, name) == (0, "ann") else 2), (name, i, added)

@@ -170,8 +170,10 @@ class OfflineChatModel(BaseChatModel):
     max_retries: int | None = None
     streaming: bool = False
     api_key: SecretStr | None = Field(default=None, exclude=True, repr=False)
-    #: What the last call learned about its messages, for the next call (see _scan).
-    _scanned: "_Scan | None" = PrivateAttr(default=None)
+    #: What the last calls learned about their messages, newest first (see _scan): one
+    #: per conversation recently sent, so sessions that take turns (two users of one
+    #: agent over HTTP, a panel beside %%chat) each continue their own count.
+    _scans: "list[_Scan]" = PrivateAttr(default_factory=list)
 
     # ------------------------------------------------------------------ basics
 
@@ -233,16 +235,24 @@ class OfflineChatModel(BaseChatModel):
         length of the conversation. Messages are immutable in practice
         (langchain-core's are pydantic models that nobody edits once sent).
         """
-        prev = self._scanned
-        start = 0
-        if prev is not None:
-            old = prev.messages
+        prev, start = None, 0
+        for known in self._scans:
+            old = known.messages
+            shared = min(len(old), len(messages))
+            if shared <= start:
+                continue
             # the first index where they differ, found in C (compress/map), not a Python loop
-            start = next(compress(count(), map(is_not, old, messages)),
-                         min(len(old), len(messages)))
+            at = next(compress(count(), map(is_not, old, messages)), shared)
+            if at > start:
+                prev, start = known, at
+                if at == len(old):  # that whole conversation is this one's start
+                    break
         scan = _Scan.extend(prev, start, messages)
         if remember:
-            self._scanned = scan
+            # the scan this one continues is kept only when this is not simply its sequel
+            kept = [k for k in self._scans
+                    if not (k is prev and start == len(prev.messages))]
+            self._scans = [scan, *kept[:SCANS_KEPT - 1]]
         return scan
 
     # ------------------------------------------------------------------ tools
@@ -504,6 +514,10 @@ class OfflineChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         return self._generate(messages, stop, None, **kwargs)
+
+
+#: Conversations whose running totals a model keeps (the most recently sent ones).
+SCANS_KEPT = 8
 
 
 def _tools_tokens(tools: Sequence[Any] | None) -> int:
