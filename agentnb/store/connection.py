@@ -301,7 +301,25 @@ def create_store_engine(url: str, lock_timeout: float = 30.0) -> Engine:
     return sa.create_engine(url, pool_pre_ping=True)
 
 
-class ConnectionHolder:
+class UnitsOfWork:
+    """``begin()`` over a holder's ``connect()``: the one nesting rule of both holders."""
+
+    def connect(self) -> Any:  # pragma: no cover - each holder has its own
+        raise NotImplementedError
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A connection inside a transaction, committed on success, rolled back on error."""
+        with self.connect() as conn:
+            if conn.in_transaction():
+                # Nested unit of work: join the outer transaction.
+                yield conn
+                return
+            with conn.begin():
+                yield conn
+
+
+class ConnectionHolder(UnitsOfWork):
     """Owns the process's connection to one store; see the module docstring."""
 
     def __init__(
@@ -358,17 +376,6 @@ class ConnectionHolder:
                 self._depth -= 1
                 if self._depth == 0:
                     self._after_use()
-
-    @contextmanager
-    def begin(self) -> Iterator[Connection]:
-        """A connection inside a transaction, committed on success, rolled back on error."""
-        with self.connect() as conn:
-            if conn.in_transaction():
-                # Nested unit of work: join the outer transaction.
-                yield conn
-                return
-            with conn.begin():
-                yield conn
 
     def release(self) -> None:
         """Close the held connection now (the file is free for other processes)."""

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from ..errors import UserError
+from .connection import UnitsOfWork
 
 #: Connections kept open per process, and how many more may be opened when busy.
 POOL_SIZE = 5
@@ -110,7 +111,7 @@ def unreachable_message(url: str, exc: BaseException) -> str:
             "(is the server running, and the URL's user and password right?)")
 
 
-class PooledHolder:
+class PooledHolder(UnitsOfWork):
     """Hands out pooled connections to a database server; see the module docstring."""
 
     def __init__(self, url: str, *, lock_timeout: float = 30.0, idle_release: float = 0.5) -> None:
@@ -156,16 +157,6 @@ class PooledHolder:
                 self._local.conn = None
                 if conn.in_transaction():
                     conn.rollback()
-
-    @contextmanager
-    def begin(self) -> Iterator[Connection]:
-        """A connection inside a transaction, committed on success, rolled back on error."""
-        with self.connect() as conn:
-            if conn.in_transaction():
-                yield conn
-                return
-            with conn.begin():
-                yield conn
 
     def release(self) -> None:
         """Nothing to release: connections go back to the pool after each unit of work."""

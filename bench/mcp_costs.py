@@ -2,8 +2,8 @@
 
 Run::
 
-    .venv/bin/python bench/mcp.py            # full sizes (200 calls, 50 chats, 5 starts)
-    .venv/bin/python bench/mcp.py --quick    # smoke run
+    .venv/bin/python bench/mcp_costs.py            # full sizes (200 calls, 50 chats, 5 starts)
+    .venv/bin/python bench/mcp_costs.py --quick    # smoke run
 
 Prints a table and writes ``bench/results/mcp.json``. Everything runs in a
 temporary ``AGENTNB_HOME`` (removed at the end), against the real demo server
@@ -48,8 +48,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# this script is bench/mcp.py: its folder on sys.path would shadow the mcp package
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 DEMO = [sys.executable, str(ROOT / "tests" / "mcp_demo_server.py")]
 
 
