@@ -454,3 +454,39 @@ def test_conversations_taking_turns_each_continue_their_own_count(monkeypatch):
                                 lambda m: (counted.append(1), real(m))[1])
             # the two new messages (the very first call: the shared system message too)
             assert added == (3 if (i, name) == (0, "ann") else 2), (name, i, added)
+
+
+@pytest.mark.parametrize("keep_system", [True, False])
+def test_a_sliding_window_counts_only_what_is_new(monkeypatch, keep_system):
+    """A memory window sends the system message and the newest turns: the start moves on
+    each turn. The totals of the part sent last time are reused (shifted), only the new
+    messages are counted, and every count (tokens, and the human messages the replies
+    number) is what a fresh model counts."""
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+
+    from agentnb.models import OfflineChatModel, offline
+
+    system = SystemMessage("You add numbers.")
+    turns: list = []
+    model = OfflineChatModel()
+    counted: list[int] = []
+    real = offline._message_tokens
+    for i in range(15):
+        turns += [HumanMessage(f"Please add(a={i}, b=1)"),
+                  AIMessage("", tool_calls=[{"name": "add", "args": {"a": i, "b": 1},
+                                             "id": f"c{i}", "type": "tool_call"}]),
+                  ToolMessage(str(i + 1), tool_call_id=f"c{i}", name="add"),
+                  AIMessage(f"add returned {i + 1}.")]
+        context = ([system] if keep_system else []) + turns[-12:]  # the last 3 turns
+        monkeypatch.setattr(offline, "_message_tokens",
+                            lambda m: (counted.append(1), real(m))[1])
+        counted.clear()
+        reply = model.invoke(context)
+        added = len(counted)
+        monkeypatch.setattr(offline, "_message_tokens", real)
+        fresh = OfflineChatModel()
+        assert reply.usage_metadata["input_tokens"] == fresh.get_num_tokens_from_messages(
+            context)
+        assert reply.content == fresh.invoke(context).content
+        if i >= 3:
+            assert added == 4, (i, added)  # the new turn only

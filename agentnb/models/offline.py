@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from itertools import compress, count
-from operator import is_not
+from itertools import compress, count, repeat
+from operator import is_, is_not
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -247,13 +247,32 @@ class OfflineChatModel(BaseChatModel):
                 prev, start = known, at
                 if at == len(old):  # that whole conversation is this one's start
                     break
-        scan = _Scan.extend(prev, start, messages)
+        scan = _Scan.extend(prev, start, messages, slid=self._slid(start, messages))
         if remember:
             # the scan this one continues is kept only when this is not simply its sequel
             kept = [k for k in self._scans
                     if not (k is prev and start == len(prev.messages))]
             self._scans = [scan, *kept[:SCANS_KEPT - 1]]
         return scan
+
+    def _slid(self, start: int, messages: Sequence[BaseMessage]) -> "tuple[_Scan, int, int] | None":
+        """Where ``messages[start:]`` continues a run of a known conversation: (scan, index
+        there, length), or None. A memory window (``window``, ``tokens``, ``summary``)
+        sends the system message, then the newest turns: the start slides forward each
+        turn, so the prefix ends at 1 while most of the window was counted last call."""
+        if start >= len(messages):
+            return None
+        first = messages[start]
+        for known in self._scans:
+            old = known.messages
+            at = next(compress(count(), map(is_, old, repeat(first))), None)
+            if at is None or at < start:
+                continue
+            rest, ahead = old[at:], messages[start:]
+            run = next(compress(count(), map(is_not, rest, ahead)), min(len(rest), len(ahead)))
+            if run > 1:
+                return known, at, run
+        return None
 
     # ------------------------------------------------------------------ tools
 
@@ -550,9 +569,13 @@ class _Scan:
         self.system_at: list[int] = []  # indices of system messages
 
     @classmethod
-    def extend(cls, prev: "_Scan | None", start: int,
-               messages: Sequence[BaseMessage]) -> "_Scan":
-        """``prev``'s first ``start`` entries (they match ``messages``) plus the rest."""
+    def extend(cls, prev: "_Scan | None", start: int, messages: Sequence[BaseMessage],
+               slid: "tuple[_Scan, int, int] | None" = None) -> "_Scan":
+        """``prev``'s first ``start`` entries (they match ``messages``) plus the rest.
+
+        ``slid`` (scan, at, run): ``messages[start:start + run]`` are that scan's
+        messages from ``at`` on; their totals are taken from it, shifted.
+        """
         scan = cls()
         scan.messages = list(messages)
         if prev is not None and start:
@@ -565,6 +588,19 @@ class _Scan:
         tokens = scan.cum_tokens[-1] if start else 0
         humans = scan.cum_humans[-1] if start else 0
         last = scan.last_humans[-1] if start else -1
+        if slid is not None:
+            known, at, run = slid
+            end = at + run
+            tok0 = known.cum_tokens[at - 1] if at else 0
+            hum0 = known.cum_humans[at - 1] if at else 0
+            shift = start - at
+            scan.cum_tokens += [tokens + c - tok0 for c in known.cum_tokens[at:end]]
+            scan.cum_humans += [humans + c - hum0 for c in known.cum_humans[at:end]]
+            scan.last_humans += [i + shift if i >= at else last
+                                 for i in known.last_humans[at:end]]
+            scan.system_at += [i + shift for i in known.system_at if at <= i < end]
+            start += run
+            tokens, humans, last = scan.cum_tokens[-1], scan.cum_humans[-1], scan.last_humans[-1]
         for i in range(start, len(messages)):
             m = messages[i]
             tokens += _message_tokens(m)
