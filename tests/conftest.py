@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import pytest
+
+# The Ctrl-C tests press it with _thread.interrupt_main(), which does nothing unless Python
+# handles SIGINT. A process started as a background job of a non-interactive shell (`cmd &`
+# or nohup in a CI script) begins with SIGINT ignored, and Python then installs no handler:
+# those tests failed with "DID NOT RAISE KeyboardInterrupt". Give this process (and each
+# xdist worker, which imports this file) the handler an interactive start has.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
