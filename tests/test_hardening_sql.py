@@ -77,29 +77,21 @@ def test_copy_to_writes_no_file(duck_store, tmp_path, template):
     assert not target.exists()
 
 
-@pytest.mark.parametrize("statement", [
-    "EXPLAIN ANALYZE INSERT INTO agents (id, name) VALUES ('x', 'x')",
-    "EXPLAIN ANALYZE DELETE FROM messages",
-    "EXPLAIN ANALYZE UPDATE agents SET name = 'y'",
-    "EXPLAIN ANALYZE CREATE TABLE t (x INT)",
-    "EXPLAIN ANALYZE INSERT INTO agents SELECT * FROM agents",
+@pytest.mark.parametrize("statement, refusal", [
+    ("EXPLAIN ANALYZE INSERT INTO agents (id, name) VALUES ('x', 'x')", "EXPLAIN"),
+    ("EXPLAIN ANALYZE DELETE FROM messages", "EXPLAIN"),
+    ("EXPLAIN ANALYZE UPDATE agents SET name = 'y'", "EXPLAIN"),
+    ("EXPLAIN ANALYZE CREATE TABLE t (x INT)", "EXPLAIN"),
+    ("EXPLAIN ANALYZE INSERT INTO agents SELECT * FROM agents", "EXPLAIN"),
+    # DuckDB 2 (like PostgreSQL) parses a write inside a WITH clause as a SELECT statement
+    ("WITH x AS (DELETE FROM agents RETURNING *) SELECT count(*) FROM x", "not allowed"),
+    ("with x as (insert into agents (id, name) values ('a', 'b') returning *) select * from x",
+     "not allowed"),
+    ("WITH x AS (UPDATE agents SET name = 'y' RETURNING *) SELECT * FROM x", "not allowed"),
 ])
-def test_explain_analyze_of_a_write_is_refused(duck_store, statement):
+def test_a_write_hidden_in_a_read_is_refused(duck_store, statement, refusal):
     duck_store.create_agent("keep")
-    with pytest.raises(InvalidValueError, match="EXPLAIN"):
-        duck_store.sql_rows(statement)
-    assert [a.name for a in duck_store.agents()] == ["keep"]
-
-
-@pytest.mark.parametrize("statement", [
-    "WITH x AS (DELETE FROM agents RETURNING *) SELECT count(*) FROM x",
-    "with x as (insert into agents (id, name) values ('a', 'b') returning *) select * from x",
-    "WITH x AS (UPDATE agents SET name = 'y' RETURNING *) SELECT * FROM x",
-])
-def test_a_write_inside_a_with_clause_is_refused(duck_store, statement):
-    """DuckDB 2 (like PostgreSQL) parses these as SELECT statements."""
-    duck_store.create_agent("keep")
-    with pytest.raises(InvalidValueError, match="not allowed"):
+    with pytest.raises(InvalidValueError, match=refusal):
         duck_store.sql_rows(statement)
     assert [a.name for a in duck_store.agents()] == ["keep"]
 

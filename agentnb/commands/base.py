@@ -318,14 +318,14 @@ class Context:
             self._store = self.open_store(self.writes)
         return self._store
 
-    def existing_store_agents(self) -> list[Any]:
-        """The store's agents; none where there is no store yet (and none is made)."""
+    def existing_store(self) -> "Store | None":
+        """The store, or None where there is none yet (and none is made)."""
         from ..errors import StoreNotFoundError
 
         try:
-            return self.store.agents()
+            return self.store
         except StoreNotFoundError:
-            return []
+            return None
 
     def spell(self, command_id: str, rest: str = "") -> str:
         """How this front end writes a command, for hints in messages."""

@@ -195,8 +195,10 @@ class PanelArgs(Args):
 def panel(ctx: Context, args: PanelArgs) -> WidgetRequest:
     name = args.agent
     current = ctx.state.current()
-    if name is None and current is None and not ctx.existing_store_agents():
-        ctx.agent(None)  # raises: no current agent, and how to make one
+    if name is None and current is None:
+        store = ctx.existing_store()
+        if store is None or not store.agents():
+            ctx.agent(None)  # raises: no current agent, and how to make one
     agent = ctx.agent(name) if name is not None else current
     session: Any = None
     if agent is not None:

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from ..config import duckdb_file, mask_url
-from ..errors import StoreNotFoundError, UserError
+from ..errors import UserError
 from ..render.results import KeyValues, Notice, Table
 from ..text import short_id
 from .base import Args, Context, Flag, Opt, Pos, command
@@ -18,9 +18,8 @@ def _revision_text(rev: str | None) -> str:
 
 @command("status", "the store, the current agent and session", aliases=("status",))
 def status(ctx: Context, args: Args) -> KeyValues:
-    try:
-        store = ctx.store
-    except StoreNotFoundError:
+    store = ctx.existing_store()
+    if store is None:
         # status answers "where am I?": a store not made yet is an answer, not an error
         url = mask_url(ctx.settings.url)
         first = ctx.spell("agents create", "NAME")

@@ -247,11 +247,13 @@ class OfflineChatModel(BaseChatModel):
                 prev, start = known, at
                 if at == len(old):  # that whole conversation is this one's start
                     break
-        scan = _Scan.extend(prev, start, messages, slid=self._slid(start, messages))
+        # a sequel of a whole known conversation only adds new messages: nothing slid
+        sequel = prev is not None and start == len(prev.messages)
+        scan = _Scan.extend(prev, start, messages,
+                            slid=None if sequel else self._slid(start, messages))
         if remember:
             # the scan this one continues is kept only when this is not simply its sequel
-            kept = [k for k in self._scans
-                    if not (k is prev and start == len(prev.messages))]
+            kept = [k for k in self._scans if not (sequel and k is prev)]
             self._scans = [scan, *kept[:SCANS_KEPT - 1]]
         return scan
 
